@@ -1,0 +1,343 @@
+"""The two stores: an embedded DuckDB file and a PostgreSQL server, behind one interface.
+
+Everything above this module speaks portable SQL (joins, NOT EXISTS, IS DISTINCT FROM) or
+Ibis; what differs between the engines (connecting, bulk loading, locking, dialect) lives here.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import duckdb
+import pyarrow as pa
+import pyarrow.csv as pacsv
+
+from ringfence.schema import EVENT_TABLES, TABLES
+
+from .dialect import DUCKDB, POSTGRESQL, Dialect, column_list, q
+from .errors import SchemaTooNew, StoreBusy, StoreError
+from .migrations import LATEST_VERSION, META_TABLE, MIGRATIONS
+from .url import DatabaseURL
+
+if TYPE_CHECKING:
+    import ibis.backends
+    import psycopg
+
+DEFAULT_TIMEZONE = "Asia/Shanghai"
+
+
+def duckdb_connect(path: str = ":memory:", *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection in UTC that never downloads an extension at run time."""
+    config = {"autoinstall_known_extensions": "false", "TimeZone": "UTC"}
+    return duckdb.connect(path, read_only=read_only, config=config)
+
+
+class Store(ABC):
+    """An open ringfence database. Use `open_store` to get one; close it when done."""
+
+    dialect: Dialect
+
+    def __init__(self, url: DatabaseURL) -> None:
+        self.url = url
+
+    # -- engine primitives ------------------------------------------------------------
+    @abstractmethod
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
+        """Run one statement (placeholders are `?`)."""
+
+    @abstractmethod
+    def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Run one query and return its rows."""
+
+    @abstractmethod
+    def fetch_arrow_batches(self, sql: str, schema: pa.Schema) -> Iterator[pa.RecordBatch]:
+        """Stream the rows of `sql` as Arrow batches of `schema` (UTC instants)."""
+
+    @abstractmethod
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Everything inside commits together or not at all."""
+
+    @abstractmethod
+    def validation_connection(self) -> duckdb.DuckDBPyConnection:
+        """The DuckDB connection ingest validates rows on (vectorised checks)."""
+
+    @abstractmethod
+    def load_checked(self, checked: str, stage: str, columns: Sequence[str]) -> None:
+        """Append the valid rows of the validation table `checked` to the store's `stage`."""
+
+    @abstractmethod
+    def ibis(self) -> ibis.backends.BaseBackend:
+        """An Ibis connection to this database, for the control cycle's expressions."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release the database (and, for DuckDB, its file lock)."""
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- schema and settings ----------------------------------------------------------
+    def meta(self, key: str) -> str | None:
+        """A recorded setting (schema_version, timezone, ...) or None."""
+        rows = self.fetchall(f"SELECT value FROM {META_TABLE} WHERE key = ?", [key])
+        return str(rows[0][0]) if rows else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        """Record a setting, replacing any earlier value."""
+        self.execute(f"DELETE FROM {META_TABLE} WHERE key = ?", [key])
+        self.execute(f"INSERT INTO {META_TABLE} (key, value) VALUES (?, ?)", [key, value])
+
+    @property
+    def schema_version(self) -> int:
+        return int(self.meta("schema_version") or 0)
+
+    @property
+    def timezone(self) -> str:
+        """The jurisdiction's time zone: naive instants in inputs are read in it."""
+        return self.meta("timezone") or DEFAULT_TIMEZONE
+
+    def _has_meta_table(self) -> bool:
+        rows = self.fetchall(
+            "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [META_TABLE]
+        )
+        return bool(rows[0][0])
+
+    def migrate(self, timezone: str | None = None) -> int:
+        """Bring the schema up to date; returns the version. Refuses a newer database."""
+        with self.transaction():
+            if not self._has_meta_table():
+                self.execute(f"CREATE TABLE {META_TABLE} (key VARCHAR PRIMARY KEY, value VARCHAR)")
+                self.set_meta("timezone", timezone or DEFAULT_TIMEZONE)
+            current = self.schema_version
+            if current > LATEST_VERSION:
+                raise SchemaTooNew(
+                    f"the database {self.url.masked} has schema version {current}, but this "
+                    f"ringfence supports versions up to {LATEST_VERSION}; upgrade ringfence "
+                    "to open it (nothing was changed)"
+                )
+            for migration in MIGRATIONS:
+                if migration.version > current:
+                    for statement in migration.statements(self.dialect):
+                        self.execute(statement)
+                    self.set_meta("schema_version", str(migration.version))
+        return self.schema_version
+
+    def check_version(self) -> None:
+        """Refuse a database that is missing, unmigrated, or newer than this code."""
+        if not self._has_meta_table():
+            raise StoreError(f"{self.url.masked} is not a ringfence database; run `ringfence init`")
+        if self.schema_version > LATEST_VERSION:
+            raise SchemaTooNew(
+                f"the database {self.url.masked} has schema version {self.schema_version}, but "
+                f"this ringfence supports versions up to {LATEST_VERSION}; upgrade ringfence"
+            )
+
+    def row_counts(self) -> dict[str, int]:
+        """Rows stored in every event and decision table."""
+        return {name: int(self.fetchall(f"SELECT count(*) FROM {q(name)}")[0][0]) for name in TABLES}
+
+    def next_batch_id(self) -> int:
+        return int(self.fetchall("SELECT coalesce(max(batch_id), 0) + 1 FROM ingest_batches")[0][0])
+
+
+class DuckDBStore(Store):
+    """The embedded default: one file, one writer process."""
+
+    dialect = DUCKDB
+
+    def __init__(self, url: DatabaseURL, *, read_only: bool = False) -> None:
+        super().__init__(url)
+        path = Path(url.target)
+        if read_only and not path.exists():
+            raise StoreError(f"there is no database at {path}; create one with `ringfence init`")
+        try:
+            self.con = duckdb_connect(str(path), read_only=read_only)
+        except duckdb.IOException as exc:
+            raise _explain_lock(exc, path) from None
+        except duckdb.Error as exc:
+            raise StoreError(f"cannot open {path} as a DuckDB database: {_first_line(exc)}") from None
+        self.read_only = read_only
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
+        self.con.execute(sql, list(params))
+
+    def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        return self.con.execute(sql, list(params)).fetchall()
+
+    def fetch_arrow_batches(self, sql: str, schema: pa.Schema) -> Iterator[pa.RecordBatch]:
+        reader = self.con.sql(sql).to_arrow_reader(100_000)
+        for batch in reader:
+            yield batch.cast(schema) if batch.schema != schema else batch
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        self.con.execute("BEGIN TRANSACTION")
+        try:
+            yield
+        except BaseException:
+            self.con.execute("ROLLBACK")
+            raise
+        self.con.execute("COMMIT")
+
+    def validation_connection(self) -> duckdb.DuckDBPyConnection:
+        return self.con
+
+    def load_checked(self, checked: str, stage: str, columns: Sequence[str]) -> None:
+        cols = column_list(list(columns))
+        self.con.execute(f"INSERT INTO {q(stage)} ({cols}) SELECT {cols} FROM {q(checked)} "
+                         "WHERE len(_errors) = 0")
+
+    def ibis(self) -> ibis.backends.BaseBackend:
+        import ibis
+
+        return ibis.duckdb.from_connection(self.con)
+
+    def close(self) -> None:
+        self.con.close()
+
+
+class PostgresStore(Store):
+    """The multi-user store: a PostgreSQL server, loaded through COPY."""
+
+    dialect = POSTGRESQL
+
+    def __init__(self, url: DatabaseURL) -> None:
+        super().__init__(url)
+        import psycopg
+
+        try:
+            self.con: psycopg.Connection[Any] = psycopg.connect(url.target, autocommit=True)
+        except psycopg.Error as exc:
+            raise StoreError(f"cannot connect to {url.masked}: {_first_line(exc)}") from None
+        self.con.execute("SET TIME ZONE 'UTC'")
+        self._validator: duckdb.DuckDBPyConnection | None = None
+
+    @staticmethod
+    def _placeholders(sql: str) -> str:
+        return sql.replace("%", "%%").replace("?", "%s")
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
+        self.con.execute(self._placeholders(sql) if params else sql, list(params) or None)
+
+    def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        cur = self.con.execute(self._placeholders(sql) if params else sql, list(params) or None)
+        return list(cur.fetchall())
+
+    def fetch_arrow_batches(self, sql: str, schema: pa.Schema) -> Iterator[pa.RecordBatch]:
+        # COPY streams the rows as CSV and Arrow's reader types them in C++: far faster than
+        # fetching Python tuples, and memory stays at one block.
+        text_schema = pa.schema([pa.field(f.name, _csv_type(f.type)) for f in schema])
+        with self.con.cursor() as cur, cur.copy(f"COPY ({sql}) TO STDOUT (FORMAT csv, HEADER)") as copy:
+            reader = pacsv.open_csv(
+                _CopyReader(copy),
+                read_options=pacsv.ReadOptions(block_size=8 << 20),
+                convert_options=pacsv.ConvertOptions(
+                    column_types=text_schema, strings_can_be_null=False,
+                    quoted_strings_can_be_null=False,
+                ),
+            )
+            for batch in reader:
+                yield _from_csv_types(batch, schema)
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        with self.con.transaction():
+            yield
+
+    def validation_connection(self) -> duckdb.DuckDBPyConnection:
+        if self._validator is None:
+            self._validator = duckdb_connect()
+        return self._validator
+
+    def load_checked(self, checked: str, stage: str, columns: Sequence[str]) -> None:
+        cols = column_list(list(columns))
+        reader = self.validation_connection().sql(
+            f"SELECT {cols} FROM {q(checked)} WHERE len(_errors) = 0"
+        ).to_arrow_reader(200_000)
+        with self.con.cursor() as cur, cur.copy(
+            f"COPY {q(stage)} ({cols}) FROM STDIN (FORMAT csv)"
+        ) as copy:
+            for batch in reader:
+                buffer = io.BytesIO()
+                pacsv.write_csv(batch, buffer, pacsv.WriteOptions(include_header=False))
+                copy.write(buffer.getbuffer())
+
+    def ibis(self) -> ibis.backends.BaseBackend:
+        import ibis
+
+        return ibis.postgres.connect(self.url.target)
+
+    def close(self) -> None:
+        self.con.close()
+        if self._validator is not None:
+            self._validator.close()
+
+
+class _CopyReader(io.RawIOBase):
+    """A file-like view of a psycopg COPY TO stream, for Arrow's CSV reader."""
+
+    def __init__(self, copy: Any) -> None:
+        self._chunks = iter(copy)
+        self._pending = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        while not self._pending:
+            try:
+                self._pending = bytes(next(self._chunks))
+            except StopIteration:
+                return 0
+        n = min(len(buffer), len(self._pending))
+        buffer[:n] = self._pending[:n]
+        self._pending = self._pending[n:]
+        return n
+
+
+def _csv_type(arrow_type: pa.DataType) -> pa.DataType:
+    # PostgreSQL prints arrays as {a,b}; read them as text and split below.
+    return pa.string() if pa.types.is_list(arrow_type) else arrow_type
+
+
+def _from_csv_types(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
+    import pyarrow.compute as pc
+
+    columns = []
+    for field, column in zip(schema, batch.columns, strict=True):
+        if pa.types.is_list(field.type):
+            inner = pc.utf8_trim(column, "{}")
+            column = pc.split_pattern(inner, ",")
+        columns.append(column)
+    return pa.RecordBatch.from_arrays(columns, schema=schema)
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
+def _explain_lock(exc: duckdb.IOException, path: Path) -> StoreError:
+    message = str(exc)
+    if "lock" in message.lower():
+        pid = re.search(r"PID (\d+)", message)
+        holder = f" (process {pid.group(1)})" if pid else ""
+        return StoreBusy(
+            f"the database {path} is in use by another ringfence process{holder}, such as "
+            "`ringfence serve`; a DuckDB file has one writer: stop that process, or store "
+            "in PostgreSQL to share it"
+        )
+    return StoreError(f"cannot open {path}: {_first_line(exc)}")
+
+
+def event_table_names() -> list[str]:
+    return [t.name for t in EVENT_TABLES]
