@@ -7,6 +7,7 @@ Ibis; what differs between the engines (connecting, bulk loading, locking, diale
 from __future__ import annotations
 
 import io
+import os
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
@@ -32,9 +33,14 @@ if TYPE_CHECKING:
 DEFAULT_TIMEZONE = "Asia/Shanghai"
 
 
+MEMORY_LIMIT = os.environ.get("RINGFENCE_MEMORY_LIMIT", "1GB")
+"""DuckDB's working memory; beyond it, large ingests and queries spill to disk."""
+
+
 def duckdb_connect(path: str = ":memory:", *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
-    """A DuckDB connection in UTC that never downloads an extension at run time."""
-    config = {"autoinstall_known_extensions": "false", "TimeZone": "UTC"}
+    """A DuckDB connection in UTC, with bounded memory, that never downloads an extension."""
+    config = {"autoinstall_known_extensions": "false", "TimeZone": "UTC",
+              "memory_limit": MEMORY_LIMIT}
     return duckdb.connect(path, read_only=read_only, config=config)
 
 
@@ -108,7 +114,8 @@ class Store(ABC):
 
     def _has_meta_table(self) -> bool:
         rows = self.fetchall(
-            "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [META_TABLE]
+            "SELECT count(*) FROM information_schema.tables WHERE table_name = ? "
+            "AND table_schema = current_schema()", [META_TABLE]
         )
         return bool(rows[0][0])
 

@@ -8,8 +8,10 @@ list of {field, reason}; a row is valid when that list is empty.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pyarrow as pa
 
@@ -28,13 +30,13 @@ from .dialect import DUCKDB, q
 from .readers import LINE, SPAN
 
 INSTANT_PATTERN = r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}(:?\d{2})?)?$"
-OFFSET_PATTERN = r"(Z|[+-]\d{2}(:?\d{2})?)$"
 DATE_PATTERN = r"^\d{4}-\d{2}-\d{2}$"
 INTEGER_PATTERN = r"^[+-]?\d{1,18}$"
 TRUE_WORDS = ("true", "t", "yes", "y", "1")
 FALSE_WORDS = ("false", "f", "no", "n", "0")
 EXAMPLE_INSTANT = "2022-01-23T10:00:00+08:00"
 SHOWN_VALUE_LENGTH = 40
+FIXED_OFFSET_HORIZON = datetime(2037, 1, 1)
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,39 @@ class CheckSettings:
         return self.clock + self.future_tolerance
 
 
+@functools.cache
+def _fixed_offset_since(timezone: str) -> tuple[datetime, int] | None:
+    """(first local instant, offset in µs) from which `timezone` has had one UTC offset.
+
+    Applying a constant offset is cheap arithmetic; a time-zone conversion through ICU costs
+    three times as much, so it is kept for instants before that moment (or for zones with
+    daylight saving time, where there is no such moment within the horizon).
+    """
+    zone = ZoneInfo(timezone)
+    horizon = range(FIXED_OFFSET_HORIZON.year, 1969, -1)
+    offset = datetime(FIXED_OFFSET_HORIZON.year, 1, 1, tzinfo=zone).utcoffset()
+    since = None
+    for year in horizon:
+        offsets = {datetime(year, month, 1, tzinfo=zone).utcoffset() for month in range(1, 13)}
+        if offsets != {offset}:
+            break
+        since = datetime(year, 1, 1)
+    if since is None or offset is None:
+        return None
+    return since, int(offset.total_seconds() * 1_000_000)
+
+
+def local_to_utc(naive: str, timezone: str) -> str:
+    """SQL turning the naive local TIMESTAMP `naive` into a TIMESTAMPTZ."""
+    converted = f"timezone({_lit(timezone)}, {naive})"
+    fixed = _fixed_offset_since(timezone)
+    if fixed is None:
+        return converted
+    since, offset_us = fixed
+    return (f"CASE WHEN {naive} >= TIMESTAMP {_lit(since.isoformat(sep=' '))} "
+            f"THEN make_timestamptz(epoch_us({naive}) - {offset_us}) ELSE {converted} END")
+
+
 def _lit(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
@@ -65,13 +100,23 @@ def _shown(column: Column, value: str) -> str:
 
 
 @dataclass(frozen=True)
+class Check:
+    """One reason to refuse a row: `condition` (SQL, TRUE when the row is wrong) and the
+    `message` expression built only for the rows it refuses."""
+
+    field: str
+    condition: str
+    message: str
+
+
+@dataclass(frozen=True)
 class _ColumnSQL:
     typed: str
     """The typed value, computed once from the source column."""
-    text: str
-    """The input as trimmed text (NULL when empty), for messages and the missing check."""
-    reasons: list[str]
-    """Reason expressions over the aliases `typed_alias` and `text_alias`; NULL when fine."""
+    text: str | None
+    """The input as text (NULL when empty), when it differs from the typed value."""
+    checks: list[Check]
+    """Conditions over the aliases `typed_alias` and `text_alias`."""
 
 
 def typed_alias(name: str) -> str:
@@ -83,31 +128,37 @@ def text_alias(name: str) -> str:
 
 
 def _text_source(source: str) -> str:
-    return f"nullif(trim(CAST({source} AS VARCHAR)), '')"
+    # Trimming every value costs twice as much as checking whether it needs trimming.
+    x = f"CAST({source} AS VARCHAR)"
+    return (f"CASE WHEN {x} = '' THEN NULL WHEN starts_with({x}, ' ') OR suffix({x}, ' ') "
+            f"OR contains({x}, chr(9)) THEN nullif(trim({x}, ' ' || chr(9)), '') ELSE {x} END")
 
 
 def _column_sql(column: Column, arrow_type: pa.DataType | None, settings: CheckSettings) -> _ColumnSQL:
-    """The typed value of `column` and the reasons to refuse it."""
+    """The typed value of `column` and the checks it must pass."""
+    name = column.name
     if arrow_type is None:
-        reasons = ["'missing (required)'"] if column.required else []
-        return _ColumnSQL(f"CAST(NULL AS {DUCKDB.column_type(column)})", "CAST(NULL AS VARCHAR)",
-                          reasons)
-    src = q(column.name)
-    t, x = typed_alias(column.name), text_alias(column.name)
+        checks = [Check(name, "TRUE", "'missing (required)'")] if column.required else []
+        return _ColumnSQL(f"CAST(NULL AS {DUCKDB.column_type(column)})", None, checks)
+    t, x = typed_alias(name), text_alias(name)
     native = _native_expression(column, arrow_type, settings)
-    text = _text_source(src)
-    parse_failure: str | None = None
+    checks = []
     if native is not None:
-        typed = native
+        typed, text = native, None
+        if column.required:
+            checks.append(Check(name, f"{t} IS NULL", "'missing (required)'"))
+    elif column.type is ColumnType.STRING:
+        typed, text = _text_source(q(name)), None
+        if column.required:
+            checks.append(Check(name, f"{t} IS NULL", "'missing (required)'"))
     else:
-        typed, parse_failure = _parse_text(column, text, settings)
-    reasons = []
-    if column.required:
-        reasons.append(f"CASE WHEN {t} IS NULL AND {x} IS NULL THEN 'missing (required)' END")
-    if parse_failure is not None:
-        reasons.append(f"CASE WHEN {x} IS NOT NULL AND {t} IS NULL THEN {parse_failure} END")
-    reasons.extend(_value_reasons(column, t, settings))
-    return _ColumnSQL(typed, text, reasons)
+        text = _text_source(q(name))
+        typed, failure = _parse_text(column, x, settings)
+        if column.required:
+            checks.append(Check(name, f"{x} IS NULL", "'missing (required)'"))
+        checks.append(Check(name, f"{x} IS NOT NULL AND {t} IS NULL", failure))
+    checks.extend(_value_checks(column, t, settings))
+    return _ColumnSQL(typed, text, checks)
 
 
 def _native_expression(column: Column, arrow_type: pa.DataType, settings: CheckSettings) -> str | None:
@@ -117,7 +168,7 @@ def _native_expression(column: Column, arrow_type: pa.DataType, settings: CheckS
     if kind is ColumnType.INTEGER and pa.types.is_integer(arrow_type):
         return f"CAST({src} AS BIGINT)"
     if kind is ColumnType.FLOAT and (pa.types.is_integer(arrow_type) or pa.types.is_floating(arrow_type)):
-        return f"CAST({src} AS DOUBLE)"
+        return f"CASE WHEN isfinite(CAST({src} AS DOUBLE)) THEN CAST({src} AS DOUBLE) END"
     if kind is ColumnType.BOOLEAN and pa.types.is_boolean(arrow_type):
         return src
     if kind is ColumnType.DATE and pa.types.is_date(arrow_type):
@@ -125,57 +176,57 @@ def _native_expression(column: Column, arrow_type: pa.DataType, settings: CheckS
     if kind is ColumnType.INSTANT and pa.types.is_timestamp(arrow_type):
         if arrow_type.tz is not None:
             return f"CAST({src} AS TIMESTAMPTZ)"
-        return f"timezone({_lit(settings.timezone)}, CAST({src} AS TIMESTAMP))"
+        return local_to_utc(f"CAST({src} AS TIMESTAMP)", settings.timezone)
     return None
 
 
-def _parse_text(column: Column, text: str, settings: CheckSettings) -> tuple[str, str | None]:
-    """(typed expression, reason when the text does not parse) for a text input."""
+def _parse_text(column: Column, x: str, settings: CheckSettings) -> tuple[str, str]:
+    """(typed expression, message when the text `x` does not parse) for a text input."""
     kind = column.type
-    shown = _shown(column, text_alias(column.name))
-    if kind is ColumnType.STRING:
-        return text, None
+    shown = _shown(column, x)
     if kind is ColumnType.INTEGER:
-        typed = f"CASE WHEN regexp_full_match({text}, {_lit(INTEGER_PATTERN)}) THEN CAST({text} AS BIGINT) END"
+        typed = f"CASE WHEN regexp_full_match({x}, {_lit(INTEGER_PATTERN)}) THEN CAST({x} AS BIGINT) END"
         return typed, f"'not a whole number: ' || {shown}"
     if kind is ColumnType.FLOAT:
-        value = f"TRY_CAST({text} AS DOUBLE)"
-        typed = f"CASE WHEN isfinite({value}) THEN {value} END"
-        return typed, f"'not a number: ' || {shown}"
+        value = f"TRY_CAST({x} AS DOUBLE)"
+        return f"CASE WHEN isfinite({value}) THEN {value} END", f"'not a number: ' || {shown}"
     if kind is ColumnType.BOOLEAN:
-        low = f"lower({text})"
+        low = f"lower({x})"
         typed = (f"CASE WHEN {low} IN ({', '.join(map(_lit, TRUE_WORDS))}) THEN true "
                  f"WHEN {low} IN ({', '.join(map(_lit, FALSE_WORDS))}) THEN false END")
         return typed, f"'not true or false: ' || {shown}"
     if kind is ColumnType.DATE:
-        typed = f"CASE WHEN regexp_full_match({text}, {_lit(DATE_PATTERN)}) THEN TRY_CAST({text} AS DATE) END"
+        typed = f"CASE WHEN regexp_full_match({x}, {_lit(DATE_PATTERN)}) THEN TRY_CAST({x} AS DATE) END"
         return typed, f"'not a date (expected YYYY-MM-DD): ' || {shown}"
     if kind is ColumnType.INSTANT:
-        with_offset = f"TRY_CAST({text} AS TIMESTAMPTZ)"
-        naive = f"timezone({_lit(settings.timezone)}, TRY_CAST({text} AS TIMESTAMP))"
-        typed = (f"CASE WHEN NOT regexp_full_match({text}, {_lit(INSTANT_PATTERN)}) THEN NULL "
-                 f"WHEN regexp_matches({text}, {_lit(OFFSET_PATTERN)}) THEN {with_offset} "
-                 f"ELSE {naive} END")
-        return typed, (f"'not an ISO 8601 instant (e.g. {EXAMPLE_INSTANT}): ' || "
-                       f"{shown}")
+        # DuckDB's TIMESTAMP cast silently drops an offset, so the offset decides the cast;
+        # after the ISO pattern matched, a '+', '-' or 'Z' past the minutes is the offset.
+        tail = f"substr({x}, 17)"
+        has_offset = f"(suffix({x}, 'Z') OR contains({tail}, '+') OR contains({tail}, '-'))"
+        typed = (f"CASE WHEN NOT regexp_full_match({x}, {_lit(INSTANT_PATTERN)}) THEN NULL "
+                 f"WHEN {has_offset} THEN TRY_CAST({x} AS TIMESTAMPTZ) "
+                 f"ELSE {local_to_utc(f'TRY_CAST({x} AS TIMESTAMP)', settings.timezone)} END")
+        return typed, f"'not an ISO 8601 instant (e.g. {EXAMPLE_INSTANT}): ' || {shown}"
     raise ValueError(f"no text parser for {kind}")  # pragma: no cover - schema has none
 
 
-def _value_reasons(column: Column, typed: str, settings: CheckSettings) -> list[str]:
-    reasons = []
+def _value_checks(column: Column, t: str, settings: CheckSettings) -> list[Check]:
+    name = column.name
+    checks = []
     if column.type is ColumnType.STRING:
-        reasons.append(f"CASE WHEN length({typed}) > {column.max_length} THEN "
-                       f"'longer than {column.max_length} characters' END")
+        checks.append(Check(name, f"length({t}) > {column.max_length}",
+                            f"'longer than {column.max_length} characters'"))
         if column.allowed:
             values = ", ".join(map(_lit, column.allowed))
-            reasons.append(f"CASE WHEN {typed} NOT IN ({values}) THEN {_shown(column, typed)} || "
-                           f"' is not one of: {', '.join(column.allowed)}' END")
+            checks.append(Check(name, f"{t} NOT IN ({values})",
+                                f"{_shown(column, t)} || ' is not one of: "
+                                f"{', '.join(column.allowed)}'"))
     if column.minimum is not None:
-        reasons.append(f"CASE WHEN {typed} < {column.minimum} THEN CAST({typed} AS VARCHAR) || "
-                       f"' is below the minimum {column.minimum:g}' END")
+        checks.append(Check(name, f"{t} < {column.minimum}",
+                            f"CAST({t} AS VARCHAR) || ' is below the minimum {column.minimum:g}'"))
     if column.maximum is not None:
-        reasons.append(f"CASE WHEN {typed} > {column.maximum} THEN CAST({typed} AS VARCHAR) || "
-                       f"' is above the maximum {column.maximum:g}' END")
+        checks.append(Check(name, f"{t} > {column.maximum}",
+                            f"CAST({t} AS VARCHAR) || ' is above the maximum {column.maximum:g}'"))
     if column.not_future:
         latest = settings.latest
         if column.type is ColumnType.INSTANT:
@@ -184,49 +235,64 @@ def _value_reasons(column: Column, typed: str, settings: CheckSettings) -> list[
             bound = f"DATE {_lit(latest.date().isoformat())}"
         else:
             bound = str(latest.year)
-        reasons.append(f"CASE WHEN {typed} > {bound} THEN 'is in the future (the ingest clock "
-                       f"allows up to {latest.isoformat(timespec='minutes')})' END")
-    return reasons
+        checks.append(Check(name, f"{t} > {bound}", f"'is in the future (the ingest clock allows "
+                            f"up to {latest.isoformat(timespec='minutes')})'"))
+    return checks
 
 
-def _rule_reasons(rule: RowRule, typed: dict[str, str], settings: CheckSettings) -> list[tuple[str, str]]:
-    """(field, reason expression) pairs for a row rule."""
+def _rule_checks(rule: RowRule, typed: dict[str, str], settings: CheckSettings) -> list[Check]:
     if isinstance(rule, Ordered):
         a, b = typed[rule.earlier], typed[rule.later]
-        return [(rule.later, f"CASE WHEN {b} <= {a} THEN 'must be after {rule.earlier}' END")]
+        return [Check(rule.later, f"{b} <= {a}", f"'must be after {rule.earlier}'")]
     if isinstance(rule, ExactlyOne):
         present = " + ".join(f"CAST({typed[c]} IS NOT NULL AS INTEGER)" for c in rule.columns)
         names = ", ".join(rule.columns)
-        return [("|".join(rule.columns),
-                 f"CASE WHEN {present} <> 1 THEN 'exactly one of {names} must be given' END")]
+        return [Check("|".join(rule.columns), f"{present} <> 1",
+                      f"'exactly one of {names} must be given'")]
     if isinstance(rule, Different):
         a, b = typed[rule.first], typed[rule.second]
-        return [(rule.second, f"CASE WHEN {a} = {b} THEN 'must differ from {rule.first}' END")]
+        return [Check(rule.second, f"{a} = {b}", f"'must differ from {rule.first}'")]
     if isinstance(rule, NotAfter):
         local_date = f"CAST(timezone({_lit(settings.timezone)}, {typed[rule.instant_column]}) AS DATE)"
-        return [(rule.date_column, f"CASE WHEN {typed[rule.date_column]} > {local_date} THEN "
-                 f"'is after the local date of {rule.instant_column}' END")]
+        return [Check(rule.date_column, f"{typed[rule.date_column]} > {local_date}",
+                      f"'is after the local date of {rule.instant_column}'")]
     raise TypeError(rule)  # pragma: no cover
 
 
 def check_query(table: Table, source: str, schema: pa.Schema, settings: CheckSettings) -> str:
     """SELECT over the chunk `source`: typed columns, `_line`, `_span` and `_errors`.
 
-    The inner query types each column once; the outer one lists the reasons to refuse.
+    Three levels: the input as cleaned text, then each column typed once, then every
+    condition tested. Only for a row that fails one is its list of {field, reason} built:
+    messages cost far more than conditions, and nearly every row passes.
     """
     present = {f.name: f.type for f in schema if table.has_column(f.name)}
-    inner: list[str] = []
-    errors: list[str] = []
+    texts: list[str] = []
+    typed_exprs: list[str] = []
+    checks: list[Check] = []
     for column in table.columns:
         sql = _column_sql(column, present.get(column.name), settings)
-        inner.append(f"{sql.typed} AS {typed_alias(column.name)}")
-        inner.append(f"{sql.text} AS {text_alias(column.name)}")
-        errors.extend(f"{{'field': {_lit(column.name)}, 'reason': {r}}}" for r in sql.reasons)
+        typed_exprs.append(f"{sql.typed} AS {typed_alias(column.name)}")
+        if sql.text is not None:
+            texts.append(f"{sql.text} AS {text_alias(column.name)}")
+        checks.extend(sql.checks)
     typed = {c.name: typed_alias(c.name) for c in table.columns}
     for rule in table.rules:
-        for field_name, reason in _rule_reasons(rule, typed, settings):
-            errors.append(f"{{'field': {_lit(field_name)}, 'reason': {reason}}}")
-    error_list = f"list_filter([{', '.join(errors)}], lambda e: e.reason IS NOT NULL)" if errors else "[]"
-    columns = ", ".join(typed.values())
-    return (f"SELECT {columns}, {q(LINE)}, {q(SPAN)}, {error_list} AS _errors FROM "
-            f"(SELECT {', '.join(inner)}, {q(LINE)}, {q(SPAN)} FROM {source})")
+        checks.extend(_rule_checks(rule, typed, settings))
+    lines = f"{q(LINE)}, {q(SPAN)}"
+    text_names = "".join(f", {e.rsplit(' AS ', 1)[1]}" for e in texts)
+    cleaned = f"SELECT *{''.join(', ' + e for e in texts)} FROM {source}"
+    typed_rows = f"SELECT {', '.join(typed_exprs)}{text_names}, {lines} FROM ({cleaned})"
+    return f"SELECT {', '.join(typed.values())}, {lines}, {_errors(checks)} AS _errors FROM ({typed_rows})"
+
+
+def _errors(checks: list[Check]) -> str:
+    if not checks:
+        return "[]"
+    failing = " OR ".join(f"coalesce({c.condition}, false)" for c in checks)
+    entries = ", ".join(
+        f"CASE WHEN coalesce({c.condition}, false) THEN "
+        f"{{'field': {_lit(c.field)}, 'reason': {c.message}}} END"
+        for c in checks
+    )
+    return f"CASE WHEN {failing} THEN list_filter([{entries}], lambda e: e IS NOT NULL) ELSE [] END"

@@ -35,8 +35,10 @@ Progress = Callable[[int, int], None]
 
 MAX_KEPT_REJECTIONS = 100_000
 """Beyond this many refused rows in one call, they are counted but not listed one by one."""
-FLUSH_ROWS = 2_000_000
-"""Valid rows staged before they are checked against the store (bounds memory and passes)."""
+FLUSH_ROWS = 25_000_000
+"""Valid rows staged before they are judged against the store. Each judgement scans the
+stored table once, so fewer, larger rounds are faster; the stage spills to disk, so memory
+stays bounded either way."""
 SEQ_STRIDE = 1 << 40
 """`_seq` = file index × stride + line: unique within a call, ordered like the input."""
 LAB_KINDS = ("fhir", "hl7")
@@ -331,12 +333,13 @@ class _TableIngestion:
         )
         keys = column_list(list(self.table.key))
         differs = self._content_differs("s", "f")
+        # Repeated keys are rare: find them with one grouping, then join only those back.
         self.store.execute(
             f"INSERT INTO {q(self.verdict)} SELECT s._seq, CASE WHEN {differs} THEN 'conflict' "
             f"ELSE 'duplicate' END, '{key_names}', 'line ' || CAST(f.{q(LINE)} AS VARCHAR) "
-            f"FROM {q(self.stage)} s "
-            f"JOIN (SELECT {keys}, min(_seq) AS first_seq FROM {q(self.stage)} GROUP BY {keys}) m "
-            f"ON {self._key_match('s', 'm')} AND s._seq <> m.first_seq "
+            f"FROM (SELECT {keys}, min(_seq) AS first_seq FROM {q(self.stage)} GROUP BY {keys} "
+            f"HAVING count(*) > 1) m "
+            f"JOIN {q(self.stage)} s ON {self._key_match('s', 'm')} AND s._seq <> m.first_seq "
             f"JOIN {q(self.stage)} f ON f._seq = m.first_seq"
         )
 

@@ -26,7 +26,7 @@ from ringfence.schema import ColumnType, Table
 
 LINE = "_line"
 SPAN = "_span"
-BLOCK_SIZE = 16 << 20
+BLOCK_SIZE = 32 << 20
 FORMATS = ("csv", "parquet", "jsonl")
 
 
@@ -179,7 +179,7 @@ def _csv_block_fast(block: bytes, names: list[str], first_line: int, lines: int)
     try:
         data = pacsv.read_csv(
             pa.BufferReader(block),
-            read_options=pacsv.ReadOptions(column_names=names, block_size=max(len(block), 1 << 20)),
+            read_options=pacsv.ReadOptions(column_names=names, block_size=1 << 20),
             parse_options=pacsv.ParseOptions(newlines_in_values=False),
             convert_options=pacsv.ConvertOptions(
                 column_types={n: pa.string() for n in names}, strings_can_be_null=False
@@ -195,8 +195,7 @@ def _csv_block_fast(block: bytes, names: list[str], first_line: int, lines: int)
 def _with_lines(data: pa.Table, lines: pa.Array, spans: pa.Array | None = None) -> pa.Table:
     data = data.append_column(LINE, lines)
     if spans is None:
-        spans = pa.array([1] * len(lines), pa.int32()) if len(lines) < 1 else pa.nulls(
-            len(lines), pa.int32()).fill_null(1)
+        spans = pa.repeat(pa.scalar(1, pa.int32()), len(lines))
     return data.append_column(SPAN, spans)
 
 

@@ -14,6 +14,7 @@ from datetime import datetime
 _ISO_INSTANT = re.compile(
     r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:\d{2})?"
 )
+_OFFSET = re.compile(r"(?:Z|[+-]\d{2}:\d{2})$")
 _ISO_DATE = re.compile(r"\d{4}(?:-\d{2}(?:-\d{2})?)?")
 _HL7_INSTANT = re.compile(
     r"(?P<date>\d{8})(?P<hour>\d{2})(?P<minute>\d{2})"
@@ -36,6 +37,11 @@ def iso_instant(text: str) -> str:
         raise ValueError(f"{text!r} is not an ISO 8601 date and time")
     _check_real(text)
     return text
+
+
+def is_naive_iso(text: str) -> bool:
+    """Whether `text` is an ISO 8601 date and time of day without an offset."""
+    return bool(_ISO_INSTANT.fullmatch(text)) and not _OFFSET.search(text)
 
 
 def hl7_instant(text: str) -> str:
@@ -73,4 +79,4 @@ def _check_real(iso: str, shown: str | None = None) -> None:
         raise ValueError(f"{shown or iso!r} is not a real date and time") from None
 
 
-__all__ = ["birth_year", "hl7_instant", "iso_instant"]
+__all__ = ["birth_year", "hl7_instant", "is_naive_iso", "iso_instant"]

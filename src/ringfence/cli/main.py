@@ -1,0 +1,338 @@
+"""The `ringfence` command: create a database, ingest events, look at and export what is stored.
+
+Every command takes `--db` (default `./ringfence.duckdb` or `$RINGFENCE_DB`; a
+`postgresql://` URL selects PostgreSQL). Errors are one clear line on standard error and no
+traceback unless `--debug` is given. Exit status: 0 fine, 1 rows refused or the database
+refused the call, 2 a usage error.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Annotated, TypeVar
+
+import typer
+from rich.console import Console
+
+from ringfence.schema import EVENT_TABLES, TABLES
+from ringfence.store import (
+    EXPORT_FORMATS,
+    CheckSettings,
+    StoreError,
+    UsageError,
+    default_settings,
+    export_table,
+    ingest_files,
+    open_store,
+)
+from ringfence.store.backends import Store
+from ringfence.store.ingest import LAB_KINDS, IngestReport
+
+from .output import print_ingest_report, print_status, progress_bar
+
+app = typer.Typer(
+    name="ringfence",
+    help="Epidemic prevention and control: from events to cases, contacts and orders.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+out = Console(highlight=False, soft_wrap=True)
+
+DbOption = Annotated[
+    str | None,
+    typer.Option("--db", envvar="RINGFENCE_DB", show_envvar=True,
+                 help="Database: a DuckDB file path or a postgresql:// URL "
+                      "[default: ./ringfence.duckdb]"),
+]
+DebugOption = Annotated[bool, typer.Option("--debug", help="Show the full traceback of an error.")]
+EVENT_KINDS = [t.name for t in EVENT_TABLES]
+T = TypeVar("T")
+
+
+@contextmanager
+def _errors_as_lines(debug: bool) -> Iterator[None]:
+    """Turn a known error into one line on stderr and an exit status (2 for usage errors)."""
+    try:
+        yield
+    except typer.Exit:
+        raise
+    except UsageError as exc:
+        if debug:
+            raise
+        err.print(f"ringfence: error: {exc}", markup=False)
+        raise typer.Exit(2) from None
+    except StoreError as exc:
+        if debug:
+            raise
+        err.print(f"ringfence: error: {exc}", markup=False)
+        raise typer.Exit(1) from None
+    except KeyboardInterrupt:
+        err.print("ringfence: interrupted; nothing of the unfinished step was stored")
+        raise typer.Exit(130) from None
+    except Exception as exc:
+        if debug:
+            raise
+        err.print(f"ringfence: unexpected error: {type(exc).__name__}: {exc} "
+                  "(run again with --debug for the traceback)", markup=False)
+        raise typer.Exit(1) from None
+
+
+def _run(debug: bool, step: Callable[[], T]) -> T:
+    with _errors_as_lines(debug):
+        return step()
+
+
+@app.command()
+def init(
+    db: DbOption = None,
+    timezone: Annotated[str, typer.Option(help="The jurisdiction's time zone: naive instants "
+                                               "in inputs are read in it.")] = "Asia/Shanghai",
+    debug: DebugOption = False,
+) -> None:
+    """Create a database (or bring an older one up to date).
+
+    Example: ringfence init --db outbreak.duckdb --timezone Asia/Shanghai
+    """
+
+    def step() -> None:
+        _check_timezone(timezone)
+        with open_store(db, create=True, timezone=timezone) as store:
+            out.print(f"ringfence database ready: {store.url.masked} (schema version "
+                      f"{store.schema_version}, time zone {store.timezone})", markup=False)
+
+    _run(debug, step)
+
+
+@app.command()
+def ingest(
+    kind: Annotated[str, typer.Argument(help=f"An event table ({', '.join(EVENT_KINDS)}) or lab "
+                                              f"messages ({', '.join(LAB_KINDS)}).")],
+    files: Annotated[list[Path], typer.Argument(help="CSV (with a header row), Parquet or JSON "
+                                                     "Lines files; FHIR JSON or HL7 files.")],
+    db: DbOption = None,
+    now: Annotated[str | None, typer.Option(help="The ingest clock (ISO 8601); events later "
+                                                 "than it plus the tolerance are refused "
+                                                 "[default: now].")] = None,
+    future_tolerance: Annotated[int, typer.Option(help="Minutes an event may lie in the future "
+                                                       "of the ingest clock (device clocks "
+                                                       "drift).")] = 60,
+    timezone: Annotated[str | None, typer.Option(help="Read naive instants in this time zone "
+                                                      "instead of the database's.")] = None,
+    rejects_dir: Annotated[Path | None, typer.Option(help="Write <file>.rejects.csv here "
+                                                          "instead of next to each input.")] = None,
+    show: Annotated[int, typer.Option(help="Refused rows to list on stderr (all are in the "
+                                           "rejects file).")] = 1000,
+    debug: DebugOption = False,
+) -> None:
+    """Validate event files and store their valid rows as one atomic batch.
+
+    Each refused row is reported as FILE:LINE: FIELD: REASON and written, with the original
+    row, to FILE's .rejects.csv. The same rows twice store nothing new. Exit status 0 when
+    nothing was refused, 1 when some rows were, 2 on a usage error.
+
+    Example: ringfence ingest visits scans-2022-01-15.csv scans-2022-01-16.parquet
+    """
+
+    def step() -> IngestReport:
+        if kind not in EVENT_KINDS and kind not in LAB_KINDS:
+            raise UsageError(f"unknown kind {kind!r}; use one of: "
+                             f"{', '.join([*EVENT_KINDS, *LAB_KINDS])}")
+        with open_store(db, create=True) as store:
+            settings = _settings(store, now, timezone, future_tolerance)
+            with progress_bar(err, f"ingest {kind}") as advance:
+                report = ingest_files(store, kind, files, settings=settings, progress=advance,
+                                      rejects_dir=rejects_dir, actor=_actor())
+            print_ingest_report(report, out, err, show=show)
+            return report
+
+    report = _run(debug, step)
+    raise typer.Exit(report.exit_code)
+
+
+@app.command()
+def status(db: DbOption = None, debug: DebugOption = False) -> None:
+    """Rows per table, schema version, time zone and the latest ingests.
+
+    Example: ringfence status --db postgresql://user@host/outbreak
+    """
+
+    def step() -> None:
+        with open_store(db, read_only=True) as store:
+            print_status(store, out)
+
+    _run(debug, step)
+
+
+@app.command()
+def export(
+    table: Annotated[str, typer.Argument(help="Any event or decision table.")],
+    db: DbOption = None,
+    format: Annotated[str | None, typer.Option("--format", "-f", help="csv, parquet or jsonl "
+                                                                       "[default: from --out, "
+                                                                       "else csv]")] = None,
+    out_file: Annotated[Path | None, typer.Option("--out", "-o", help="Write here instead of "
+                                                                      "standard output.")] = None,
+    debug: DebugOption = False,
+) -> None:
+    """Write a table as CSV, Parquet or JSON Lines (instants in local time with offset).
+
+    Example: ringfence export cases --format parquet --out cases.parquet
+    """
+
+    def step() -> None:
+        fmt = format or _format_from_name(out_file) or "csv"
+        if table not in TABLES:
+            raise UsageError(f"unknown table {table!r}; tables: {', '.join(TABLES)}")
+        if fmt not in EXPORT_FORMATS:
+            raise UsageError(f"unknown format {fmt!r}; use one of: {', '.join(EXPORT_FORMATS)}")
+        if fmt == "parquet" and out_file is None and sys.stdout.isatty():
+            raise UsageError("Parquet is binary: give --out FILE or redirect standard output")
+        with open_store(db, read_only=True) as store:
+            if out_file is None:
+                export_table(store, table, fmt, sys.stdout.buffer)
+                sys.stdout.buffer.flush()
+                return
+            partial = out_file.with_name(out_file.name + ".partial")
+            with open(partial, "wb") as handle:
+                rows = export_table(store, table, fmt, handle)
+            partial.replace(out_file)  # readers never see a half-written export
+            err.print(f"{rows:,} rows of {table} written to {out_file}", markup=False)
+
+    _run(debug, step)
+
+
+@app.command()
+def generate(
+    out_dir: Annotated[Path, typer.Option("--out", help="Directory to write the event files to.")],
+    persons: Annotated[int, typer.Option(help="People in the synthetic city.")] = 10_000,
+    days: Annotated[int, typer.Option(help="Days of activity.")] = 7,
+    seed: Annotated[int, typer.Option(help="Random seed: the same seed, the same files.")] = 1,
+    visits_per_day: Annotated[float, typer.Option(help="Visits per person per day.")] = 1.0,
+    format: Annotated[str, typer.Option("--format", help="csv or parquet")] = "csv",
+    debug: DebugOption = False,
+) -> None:
+    """Write a larger consistent event set for tests and benchmarks.
+
+    Example: ringfence generate --persons 1000000 --days 10 --format parquet --out city/
+    """
+    from ringfence.examples.generate import generate as generate_files
+
+    def step() -> None:
+        if format not in ("csv", "parquet"):
+            raise UsageError(f"unknown format {format!r}; use csv or parquet")
+        if persons < 1 or days < 1:
+            raise UsageError("--persons and --days must be at least 1")
+        out_dir.mkdir(parents=True, exist_ok=True)
+        with progress_bar(err, "generate") as advance:
+            def report(table: str, done: int, total: int) -> None:
+                advance(done, total)
+
+            counts = generate_files(out_dir, persons=persons, days=days, seed=seed,
+                                    visits_per_person_day=visits_per_day,
+                                    fmt=format,  # type: ignore[arg-type]
+                                    progress=report)
+        for name, rows in counts.items():
+            out.print(f"{name}: {rows:,} rows", markup=False)
+
+    _run(debug, step)
+
+
+@app.command()
+def demo(
+    db: Annotated[str, typer.Option("--db", help="Where to build the demo database "
+                                                  "(replaced if it exists).")] = "ringfence-demo.duckdb",
+    debug: DebugOption = False,
+) -> None:
+    """Build a demo database from the bundled example (a closed loop and a city district).
+
+    Example: ringfence demo
+    """
+    from ringfence.examples import EXAMPLE_TABLES, example_dir
+
+    def step() -> None:
+        _remove_duckdb_file(db)
+        directory = example_dir()
+        with open_store(db, create=True) as store:
+            settings = default_settings(store)
+            for kind in EXAMPLE_TABLES:
+                path = directory / f"{kind}.csv"
+                report = ingest_files(store, kind, [path], settings=settings,
+                                      write_rejects=False, actor="demo")
+                if report.rejected_count:
+                    for rejection in report.rejections[:20]:
+                        err.print(str(rejection), markup=False)
+                    raise StoreError(f"the bundled example {kind} has refused rows")
+            print_status(store, out)
+        out.print(f"\nExplore it: ringfence status --db {db}; "
+                  f"ringfence export visits --db {db}", markup=False)
+
+    _run(debug, step)
+
+
+# -- helpers ----------------------------------------------------------------------------
+
+
+def _settings(store: Store, now: str | None, timezone: str | None,
+              tolerance_minutes: int) -> CheckSettings:
+    if tolerance_minutes < 0:
+        raise UsageError("--future-tolerance must be zero or more minutes")
+    clock = None
+    if now is not None:
+        try:
+            clock = datetime.fromisoformat(now)
+        except ValueError:
+            raise UsageError(f"--now {now!r} is not an ISO 8601 instant") from None
+        if clock.tzinfo is None:
+            from zoneinfo import ZoneInfo
+
+            clock = clock.replace(tzinfo=ZoneInfo(timezone or store.timezone))
+        clock = clock.astimezone(UTC)
+    if timezone is not None:
+        _check_timezone(timezone)
+    return default_settings(store, clock=clock, timezone=timezone,
+                            future_tolerance=timedelta(minutes=tolerance_minutes))
+
+
+def _check_timezone(name: str) -> None:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise UsageError(f"unknown time zone {name!r} (use an IANA name such as "
+                         "Asia/Shanghai)") from None
+
+
+def _format_from_name(path: Path | None) -> str | None:
+    if path is None:
+        return None
+    return {".csv": "csv", ".parquet": "parquet", ".jsonl": "jsonl", ".ndjson": "jsonl"}.get(
+        path.suffix.lower()
+    )
+
+
+def _remove_duckdb_file(db: str) -> None:
+    if db.startswith(("postgresql://", "postgres://")):
+        raise UsageError("the demo builds a DuckDB file; give --db a file path")
+    for suffix in ("", ".wal"):
+        Path(db + suffix).unlink(missing_ok=True)
+
+
+def _actor() -> str | None:
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return None
+
+
+def main() -> None:
+    """Entry point of the `ringfence` console script."""
+    app()

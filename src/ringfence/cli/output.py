@@ -1,0 +1,84 @@
+"""What the command line prints: ingest reports, status tables, progress bars."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from ringfence.store.backends import Store
+from ringfence.store.ingest import IngestReport
+
+
+@contextmanager
+def progress_bar(console: Console, label: str) -> Iterator[Callable[[int, int], None]]:
+    """A progress bar on `console` (only on a terminal); yields `advance(done, total)`."""
+    progress = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
+        disable=not console.is_terminal,
+    )
+    with progress:
+        task = progress.add_task(label, total=None)
+
+        def advance(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
+
+        yield advance
+
+
+def print_ingest_report(report: IngestReport, out: Console, err: Console, *, show: int) -> None:
+    """Refused rows on stderr (at most `show`), then a one-line summary on stdout."""
+    for rejection in report.rejections[:show]:
+        err.print(str(rejection), markup=False)
+    hidden = report.rejected_count - min(show, len(report.rejections))
+    if hidden > 0:
+        err.print(f"... and {hidden:,} more refused rows", markup=False)
+    for path in report.rejects_files:
+        err.print(f"refused rows with their original text: {path}", markup=False)
+    out.print(
+        f"{report.kind}: {report.rows_read:,} rows read, {report.added:,} added, "
+        f"{report.duplicates:,} already stored, {report.rejected_count:,} refused "
+        f"(batch {report.batch_id})",
+        markup=False,
+    )
+
+
+def print_status(store: Store, out: Console) -> None:
+    """The database, its schema version and time zone, rows per table, the latest ingests."""
+    out.print(f"database: {store.url.masked}", markup=False)
+    out.print(f"schema version: {store.schema_version}; time zone: {store.timezone}",
+              markup=False)
+    counts = Table(title="rows per table", title_justify="left")
+    counts.add_column("table")
+    counts.add_column("rows", justify="right")
+    for name, rows in store.row_counts().items():
+        counts.add_row(name, f"{rows:,}")
+    out.print(counts)
+    batches = store.fetchall(
+        "SELECT batch_id, kind, rows_added, rows_duplicate, rows_rejected, committed_at "
+        "FROM ingest_batches ORDER BY batch_id DESC LIMIT 5"
+    )
+    if batches:
+        latest = Table(title="latest ingests", title_justify="left")
+        for name in ("batch", "kind", "added", "already stored", "refused", "committed (UTC)"):
+            latest.add_column(name)
+        for batch_id, kind, added, duplicate, rejected, committed in batches:
+            latest.add_row(str(batch_id), kind, f"{added:,}", f"{duplicate:,}", f"{rejected:,}",
+                           committed.astimezone().strftime("%Y-%m-%d %H:%M:%S"))
+        out.print(latest)
