@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any, BinaryIO, Literal
+from typing import Any, BinaryIO, Literal, TypeAlias
 
 import numpy as np
 import numpy.typing as npt
@@ -44,8 +44,9 @@ from ringfence.schema.events import (
 
 Fmt = Literal["csv", "parquet"]
 Progress = Callable[[str, int, int], None]
-Arr = npt.NDArray[Any]
-ColumnValues = pa.Array | Arr | Sequence[str | None]
+Arr: TypeAlias = npt.NDArray[Any]
+#: A column as the writer takes it: an Arrow array, a NumPy array or a list of texts.
+ColumnValues: TypeAlias = pa.Array | Arr | Sequence[str | None]
 
 #: The offset written on every generated text instant. Asia/Shanghai has kept +08:00 all year
 #: since 1991, so a fixed offset is exact for any date the generator produces.
@@ -391,7 +392,7 @@ def _uniform_secs(rng: np.random.Generator, lo: float, hi: float, n: int) -> Arr
 
 def _ranks_in_groups(counts: Arr) -> Arr:
     """0, 1, … within each group of the layout ``np.repeat(x, counts)``."""
-    starts = np.repeat(np.cumsum(counts) - counts, counts)
+    starts: Arr = np.repeat(np.cumsum(counts) - counts, counts)
     return np.arange(int(counts.sum()), dtype=np.int64) - starts
 
 
@@ -529,8 +530,9 @@ def _make_places(rng: np.random.Generator, persons: int, home_district: Arr) -> 
 
 
 def _district_weights() -> Arr:
-    w = np.array([pop for _, pop in DISTRICTS])
-    return w / w.sum()
+    w: Arr = np.array([pop for _, pop in DISTRICTS])
+    shares: Arr = w / w.sum()
+    return shares
 
 
 @dataclass

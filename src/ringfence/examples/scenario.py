@@ -8,8 +8,9 @@ the city. Two contracted hotels hold floors (kind ``other``: a floor is a shared
 a room anyone sleeps in) and rooms (kind ``room``); athletes share rooms two by two, so
 roommates share a household. Everyone gets an arrival PCR and then a daily screening PCR.
 
-- L070 (media) is positive at the airport, Ct 23.8 (ORF1ab 24.3, N 23.8), goes to the loop's
-  isolation hotel, and is released after two negative release tests 24 h apart.
+- L070 (media) is positive at the airport, Ct 23.8 (ORF1ab 24.3, N 23.8; sequence BA.1), goes
+  to the loop's isolation hotel and leaves it on 16 Jan after negative release tests on 14 and
+  15 Jan.
 - L050 (official) reads Ct 37.1 at the airport: a lab "positive" that is indeterminate under a
   Ct < 35 rule; managed as a contact with two tests a day for seven days.
 - L080 (media) is positive at the airport (Ct 31.6) but the confirmatory test is negative; one
@@ -271,8 +272,9 @@ def _loop_members(t: _Tables, rnd: random.Random, rooms: dict[str, list[str]]) -
             pid = f"L{number:03d}"
             # Athletes share a room two by two; everyone else sleeps alone.
             per_room = 2 if group == "athlete" else 1
-            room = rooms[hotel][used[hotel] // per_room]
-            used[hotel] += 1
+            room = rooms[hotel][used[hotel]]
+            if (number - first) % per_room == per_room - 1:
+                used[hotel] += 1
             if group == "staff":
                 arrived = _at(4, 9) + _minutes(rnd, 0, 180)
             else:
@@ -282,7 +284,8 @@ def _loop_members(t: _Tables, rnd: random.Random, rooms: dict[str, list[str]]) -
             if pid in LOOP_DEPARTING:
                 member.departs = _at(17, 14) + _minutes(rnd, 0, 240)
             members.append(member)
-            t.add("persons", person_id=pid, household_id=f"LH-{room}", district="Chaoyang",
+            household = f"LH-{room.removeprefix('H-')}"
+            t.add("persons", person_id=pid, household_id=household, district="Chaoyang",
                   birth_year=rnd.randint(born_lo, born_hi), sex=rnd.choice(("female", "male")),
                   group=group, loop_id=LOOP_ID,
                   name=f"{rnd.choice(_GIVEN)} {rnd.choice(_FAMILY)}")  # fmt: skip
@@ -333,8 +336,8 @@ def _loop_daily(t: _Tables, rnd: random.Random, members: list[_Member]) -> None:
             _visit(t, pid, "Q-LOOP", _at(6, 23), _at(16, 10), "manifest")
             _visit(t, pid, m.room, _at(16, 11), check_out, "booking")
         elif pid == LOOP_CASE:
-            _visit(t, pid, m.room, check_in, _at(14, 17), "booking")
-            _visit(t, pid, "Q-LOOP", _at(14, 17, 30), _LOOP_END, "manifest")
+            _visit(t, pid, m.room, check_in, _at(14, 14), "booking")
+            _visit(t, pid, "Q-LOOP", _at(14, 14, 30), _LOOP_END, "manifest")
         else:
             _visit(t, pid, m.room, check_in, check_out, "booking")
         if m.departs is not None:
@@ -345,7 +348,7 @@ def _loop_daily(t: _Tables, rnd: random.Random, members: list[_Member]) -> None:
             morning = _at(day, 0)
             if m.departs is not None and morning > m.departs:
                 break
-            isolated = (pid == AIRPORT_POSITIVE and day < 16) or (pid == LOOP_CASE and day > 14)
+            isolated = (pid == AIRPORT_POSITIVE and day <= 16) or (pid == LOOP_CASE and day > 14)
             managed = pid == AIRPORT_INDETERMINATE and day <= 15
             waiting = pid == AIRPORT_DISCORDANT and day <= 9
             t.add("symptoms", person_id=pid, reported_at=_at(day, 7) + _minutes(rnd, 0, 50),
@@ -363,8 +366,9 @@ def _loop_daily(t: _Tables, rnd: random.Random, members: list[_Member]) -> None:
             if waiting:
                 continue
             taken = _at(day, 7, 55) + _minutes(rnd, 0, 90)
-            positive = _Ct(29.1, 28.6) if (pid == LOOP_CASE and day == 14) else None
-            reported = _at(day, 13) + _minutes(rnd, 0, 210)
+            found = pid == LOOP_CASE and day == 14
+            positive = _Ct(29.1, 28.6) if found else None
+            reported = _at(day, 13, 10) if found else _at(day, 13) + _minutes(rnd, 0, 210)
             _swab(t, f"SCR-202201{day:02d}-{pid}", taken, reported, "screening", person=pid,
                   positive=positive)
             _loop_movements(t, rnd, m, day)
@@ -374,7 +378,7 @@ def _loop_daily(t: _Tables, rnd: random.Random, members: list[_Member]) -> None:
 
 # Release tests of the isolated, by day: Ct (None = negative). Two negatives 24 h apart end
 # isolation for L070 on 16 Jan.
-_RELEASE = {
+_RELEASE: dict[str, dict[int, _Ct | None]] = {
     AIRPORT_POSITIVE: {10: _Ct(30.3, 29.8), 11: _Ct(32.0, 31.5), 12: _Ct(34.4, 33.9),
                        13: _Ct(36.9, 36.4), 14: None, 15: None},
     LOOP_CASE: {15: _Ct(28.4, 27.9), 16: _Ct(30.7, 30.2), 17: _Ct(33.3, 32.8),
@@ -408,8 +412,12 @@ def _loop_movements(t: _Tables, rnd: random.Random, m: _Member, day: int) -> Non
         return
     ride = _at(day, 8, 20) + _minutes(rnd, 0, 15)
     _visit(t, pid, "T-LOOP-2", ride, ride + _minutes(rnd, 25, 35), "badge")
-    _visit(t, pid, "V-MMC", _at(day, 9) + _minutes(rnd, 0, 20),
-           _at(day, 17, 30) + _minutes(rnd, 0, 60), "badge")  # fmt: skip
+    arrive = _at(day, 9) + _minutes(rnd, 0, 20)
+    if pid == LOOP_CASE and day == 14:
+        # Called out of the MMC when the positive result came back at 13:10.
+        _visit(t, pid, "V-MMC", arrive, _at(day, 13, 40), "badge")
+        return
+    _visit(t, pid, "V-MMC", arrive, _at(day, 17, 30) + _minutes(rnd, 0, 60), "badge")
     meal = _at(day, 19) + _minutes(rnd, 0, 30) if m.group == "media" else (
         _at(day, 18, 45) + _minutes(rnd, 0, 10))  # fmt: skip
     # Staff eat before the media arrive, so they share the hall only briefly.
@@ -436,7 +444,7 @@ def _loop_proximity(t: _Tables, rnd: random.Random, members: list[_Member]) -> N
               if m.person_id not in (LOOP_CASE, AIRPORT_POSITIVE, AIRPORT_INDETERMINATE)]
     for _ in range(40):
         a, b = rnd.sample(others, 2)
-        start = _at(rnd.randint(11, 17), rnd.randint(9, 16), rnd.randint(0, 59))
+        start = _at(rnd.randint(11, 16), rnd.randint(9, 16), rnd.randint(0, 59))
         t.add("proximity", person_id=a, other_person_id=b, start=start,
               end=start + _minutes(rnd, 3, 40), distance_m=round(rnd.uniform(0.5, 5.0), 1),
               source="badge")  # fmt: skip
@@ -477,16 +485,16 @@ _CITY_PLACES = (
 )
 _WORKPLACES = ("F-OFFICE", "F-OFFICE", "F-DEPOT", "F-POST", "F-COLD", "F-SCHOOL", "F-REST",
                "F-MARKET", "F-PHARMACY", "F-HOSPITAL")  # fmt: skip
-# Households of 1–5: (size, ages of the members as (lo, hi) ranges), drawn in turn.
-_HOUSEHOLD_KINDS = (
-    (1, ((70, 90),)),
-    (2, ((25, 75), (25, 75))),
-    (3, ((30, 45), (30, 45), (0, 15))),
-    (4, ((30, 45), (30, 45), (6, 12), (0, 5))),
-    (4, ((62, 80), (32, 45), (32, 45), (6, 12))),
-    (5, ((65, 85), (65, 85), (33, 45), (33, 45), (6, 12))),
-    (1, ((24, 35),)),
-    (3, ((28, 40), (28, 40), (6, 12))),
+# Households of 1–5, taken in turn: the age range of each member.
+_HOUSEHOLD_KINDS: tuple[tuple[tuple[int, int], ...], ...] = (
+    ((70, 90),),
+    ((25, 75), (25, 75)),
+    ((30, 45), (30, 45), (0, 15)),
+    ((30, 45), (30, 45), (6, 12), (0, 5)),
+    ((62, 80), (32, 45), (32, 45), (6, 12)),
+    ((65, 85), (65, 85), (33, 45), (33, 45), (6, 12)),
+    ((24, 35),),
+    ((28, 40), (28, 40), (6, 12)),
 )
 CITY_DAYS = range(10, 17)  # Monday 10 to Sunday 16 January
 
@@ -504,10 +512,9 @@ def _city_people(t: _Tables, rnd: random.Random) -> list[_Resident]:
     people: list[_Resident] = []
     h = 0
     while len(people) < 250:
-        size, ages = _HOUSEHOLD_KINDS[h % len(_HOUSEHOLD_KINDS)]
+        ages = _HOUSEHOLD_KINDS[h % len(_HOUSEHOLD_KINDS)]
         h += 1
         hid = f"FH{h:03d}"
-        surname = rnd.choice(_SURNAMES)
         t.add("places", place_id=f"HOME-{hid}", kind="home", district=CITY_DISTRICT,
               name=f"Home of household {hid}")  # fmt: skip
         for k, (lo, hi) in enumerate(ages[: 250 - len(people)]):
@@ -525,12 +532,12 @@ def _city_people(t: _Tables, rnd: random.Random) -> list[_Resident]:
               birth_year=2022 - r.age - (1 if rnd.random() < 0.5 else 0),
               district=CITY_DISTRICT, sex=r.sex, group="resident",
               pregnant=(r.person_id in pregnant) if r.sex == "female" else None,
-              comorbidity=comorbid, name=f"{_surname(t, r)} {rnd.choice(_NAMES)}",
+              comorbidity=comorbid, name=f"{_surname(r)} {rnd.choice(_NAMES)}",
               phone=f"139{rnd.randint(0, 99_999_999):08d}" if r.age >= 16 else None)
     return people
 
 
-def _surname(t: _Tables, r: _Resident) -> str:
+def _surname(r: _Resident) -> str:
     # One family name per household: derived from the household number, not drawn.
     return _SURNAMES[int(r.household[2:]) % len(_SURNAMES)]
 

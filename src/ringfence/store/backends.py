@@ -242,15 +242,18 @@ class PostgresStore(Store):
 
     def fetch_arrow_batches(self, sql: str, schema: pa.Schema) -> Iterator[pa.RecordBatch]:
         # COPY streams the rows as CSV and Arrow's reader types them in C++: far faster than
-        # fetching Python tuples, and memory stays at one block.
+        # fetching Python tuples, and memory stays at one block. Instants travel as UTC ISO
+        # text, which Arrow parses exactly.
+        outer = ", ".join(_copy_expression(f) for f in schema)
         text_schema = pa.schema([pa.field(f.name, _csv_type(f.type)) for f in schema])
-        with self.con.cursor() as cur, cur.copy(f"COPY ({sql}) TO STDOUT (FORMAT csv, HEADER)") as copy:
+        copy_sql = f"COPY (SELECT {outer} FROM ({sql}) AS rows) TO STDOUT (FORMAT csv, HEADER)"
+        with self.con.cursor() as cur, cur.copy(copy_sql) as copy:
             reader = pacsv.open_csv(
                 _CopyReader(copy),
                 read_options=pacsv.ReadOptions(block_size=8 << 20),
                 convert_options=pacsv.ConvertOptions(
-                    column_types=text_schema, strings_can_be_null=False,
-                    quoted_strings_can_be_null=False,
+                    column_types=text_schema, strings_can_be_null=True,
+                    quoted_strings_can_be_null=False, true_values=["t"], false_values=["f"],
                 ),
             )
             for batch in reader:
@@ -312,8 +315,17 @@ class _CopyReader(io.RawIOBase):
         return n
 
 
+def _copy_expression(field: pa.Field) -> str:
+    name = q(field.name)
+    if pa.types.is_timestamp(field.type):
+        return f"to_char({name} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') AS {name}"
+    if pa.types.is_list(field.type):
+        return f"array_to_string({name}, chr(31)) AS {name}"
+    return name
+
+
 def _csv_type(arrow_type: pa.DataType) -> pa.DataType:
-    # PostgreSQL prints arrays as {a,b}; read them as text and split below.
+    # Lists travel joined by the unit separator (ASCII 31) and are split again below.
     return pa.string() if pa.types.is_list(arrow_type) else arrow_type
 
 
@@ -323,8 +335,7 @@ def _from_csv_types(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
     columns = []
     for field, column in zip(schema, batch.columns, strict=True):
         if pa.types.is_list(field.type):
-            inner = pc.utf8_trim(column, "{}")
-            column = pc.split_pattern(inner, ",")
+            column = pc.split_pattern(column, "\x1f")
         columns.append(column)
     return pa.RecordBatch.from_arrays(columns, schema=schema)
 

@@ -8,6 +8,8 @@ same on every engine, so two exports of the same data are byte-identical.
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from collections.abc import Iterator
 from typing import BinaryIO
@@ -112,7 +114,11 @@ def _text_schema(schema: pa.Schema) -> pa.Schema:
 def _write_csv(batches: Iterator[pa.RecordBatch], schema: pa.Schema, timezone: str,
                out: BinaryIO) -> int:
     rows = 0
-    options = pacsv.WriteOptions(quoting_style="needed")
+    # Arrow quotes every header name; a plain header is what people and other tools expect.
+    header = io.StringIO()
+    csv.writer(header, lineterminator="\n").writerow(schema.names)
+    out.write(header.getvalue().encode("utf-8"))
+    options = pacsv.WriteOptions(quoting_style="needed", include_header=False)
     with pacsv.CSVWriter(out, _text_schema(schema), write_options=options) as writer:
         for batch in batches:
             writer.write_batch(local_text(batch, timezone))

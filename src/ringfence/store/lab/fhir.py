@@ -26,6 +26,7 @@ from fhir.resources.R4B.reference import Reference
 from fhir.resources.R4B.specimen import Specimen
 from pydantic import ValidationError
 
+from ...schema.events import PERSONS, SAMPLES, SEXES
 from . import LabProblem, LabRecord, LabRows
 from .codes import (
     CT_TARGETS,
@@ -46,7 +47,6 @@ PLACE_TYPES = ("Location", "Substance", "Device")
 #: Resources a lab bundle may carry that say nothing the event tables hold.
 IGNORED_TYPES = ("DiagnosticReport", "ServiceRequest")
 ACCEPTED_TYPES = ("Patient", "Specimen", "Observation", *PLACE_TYPES, *IGNORED_TYPES)
-SEXES = ("female", "male", "other", "unknown")
 #: fhir.resources messages can be long; a problem reason stays one readable line.
 _MAX_MESSAGE = 200
 
@@ -349,7 +349,7 @@ class _BundleReader:
         """A persons row for each Patient that carries everything the table requires."""
         for entry in self.of_type(Patient):
             values = self.person_values(entry)
-            if all(values[c] for c in ("person_id", "household_id", "birth_year", "district")):
+            if all(values[c] for c in PERSONS.required):
                 self.record("persons", entry, values)
 
     def person_values(self, entry: _Entry) -> dict[str, str | None]:
@@ -515,17 +515,14 @@ class _BundleReader:
                 continue
             specimen = entry.resource
             assert isinstance(specimen, Specimen)
-            values: dict[str, str | None] = {
-                "sample_id": self.specimen_id(entry, specimen),
-                "person_id": None,
-                "place_id": None,
-                "collected_at": self.collected_at(entry),
-                "test": self.test(entry, pools, findings),
-                "pool_id": pools.pool_of(entry.number),
-                "purpose": None,
-                "item": None,
-            }
-            values.update(self.subject_values(entry, specimen))
+            values: dict[str, str | None] = dict.fromkeys(SAMPLES.column_names)
+            values.update(
+                sample_id=self.specimen_id(entry, specimen),
+                collected_at=self.collected_at(entry),
+                test=self.test(entry, pools, findings),
+                pool_id=pools.pool_of(entry.number),
+                **self.subject_values(entry, specimen),
+            )
             self.record("samples", entry, values)
 
     def collected_at(self, entry: _Entry) -> str | None:

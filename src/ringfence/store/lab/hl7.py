@@ -20,6 +20,7 @@ from typing import Any
 from hl7apy.consts import VALIDATION_LEVEL
 from hl7apy.parser import get_message_info, parse_message
 
+from ...schema.events import PERSONS, SAMPLES
 from . import LabProblem, LabRecord, LabRows
 from .codes import (
     CT_UNIT,
@@ -37,7 +38,7 @@ from .times import birth_year, hl7_instant
 #: Batch and file envelope segments: they wrap messages and say nothing about results.
 ENVELOPE_SEGMENTS = frozenset({"FHS", "BHS", "BTS", "FTS"})
 #: HL7 table 0001 (administrative sex) → `persons.sex`.
-SEXES = {"F": "female", "M": "male", "O": "other", "A": "other", "U": "unknown", "N": "unknown"}
+HL7_SEXES = {"F": "female", "M": "male", "O": "other", "A": "other", "U": "unknown", "N": "unknown"}
 #: CX.5 identifier type code of the household identifier among the PID-3 repetitions.
 HOUSEHOLD_TYPE = "HH"
 _MLLP_FRAMING = re.compile(rb"[\x0b\x1c]")
@@ -409,7 +410,7 @@ class _MessageReader:
             "district": pid.value(11, 9) or None,
             "sex": self.sex(pid),
         }
-        if all(values[c] for c in ("person_id", "household_id", "birth_year", "district")):
+        if all(values[c] for c in PERSONS.required):
             self.record("persons", pid, values)
         return person_id
 
@@ -423,9 +424,9 @@ class _MessageReader:
 
     def sex(self, pid: _Segment) -> str | None:
         code = pid.value(8)
-        if not code or code in SEXES:
-            return SEXES.get(code)
-        reason = f"sex {code[:10]!r} is not an HL7 table 0001 code ({', '.join(SEXES)})"
+        if not code or code in HL7_SEXES:
+            return HL7_SEXES.get(code)
+        reason = f"sex {code[:10]!r} is not an HL7 table 0001 code ({', '.join(HL7_SEXES)})"
         self.problem(pid.line, "PID-8", reason)
         return None
 
@@ -532,16 +533,13 @@ class _MessageReader:
     def emit(self, specimen: _Specimen, control_id: str) -> None:
         """The samples row, and the results row of its one qualitative result."""
         test = self.check_results(specimen)
-        sample: dict[str, str | None] = {
-            "sample_id": specimen.sample_id,
-            "person_id": specimen.person_id,
-            "place_id": None,
-            "collected_at": specimen.collected_at,
-            "test": test,
-            "pool_id": None,
-            "purpose": None,
-            "item": None,
-        }
+        sample: dict[str, str | None] = dict.fromkeys(SAMPLES.column_names)
+        sample.update(
+            sample_id=specimen.sample_id,
+            person_id=specimen.person_id,
+            collected_at=specimen.collected_at,
+            test=test,
+        )
         self.record("samples", specimen.spm, sample)
         for result in specimen.results[:1]:
             values: dict[str, str | None] = {
