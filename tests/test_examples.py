@@ -142,10 +142,9 @@ def _check_rule(rule: Any, row: Row, where: str) -> None:
         assert len(present) == 1, f"{where}: exactly one of {rule.columns}, got {present}"
     elif isinstance(rule, Different):
         assert row[rule.first] != row[rule.second], where
-    elif isinstance(rule, NotAfter):
-        if row[rule.date_column] is not None:
-            local_day = row[rule.instant_column].astimezone(LOCAL).date()
-            assert row[rule.date_column] <= local_day, f"{where}: {rule.date_column} too late"
+    elif isinstance(rule, NotAfter) and row[rule.date_column] is not None:
+        day = row[rule.instant_column].astimezone(LOCAL).date()
+        assert row[rule.date_column] <= day, f"{where}: {rule.date_column} too late"
 
 
 def by(rows: list[Row], column: str) -> dict[Any, list[Row]]:
@@ -250,8 +249,11 @@ def test_closed_loop_members_places_and_arrivals(example: Tables) -> None:
     assert min(days) == dt.date(2022, 1, 4) and max(days) <= dt.date(2022, 1, 10)
     flown = [a for a in arrivals if a["port"] == "PEK"]
     assert len(flown) >= 80 and all(a["flight"] for a in flown)
-    late = [a for a in arrivals
-            if a["vaccinated_on"] and (local_day(a["arrived_at"]) - a["vaccinated_on"]).days < 14]
+    late = [
+        a
+        for a in arrivals
+        if a["vaccinated_on"] and (local_day(a["arrived_at"]) - a["vaccinated_on"]).days < 14
+    ]
     assert [a["person_id"] for a in late] == ["L012"]
 
     arrival_samples = {s["person_id"] for s in example["samples"] if s["purpose"] == "arrival"}
@@ -276,7 +278,11 @@ def test_airport_positives(example: Tables) -> None:
     assert positives["L050"]["ct"] == 37.1  # indeterminate under a Ct < 35 rule
     # L080: the confirmatory test and the one after it are negative, 24 h or more apart.
     confirm = sorted(
-        (s for s in example["samples"] if s["person_id"] == "L080" and s["purpose"] == "diagnostic"),
+        (
+            s
+            for s in example["samples"]
+            if s["person_id"] == "L080" and s["purpose"] == "diagnostic"
+        ),
         key=lambda s: s["collected_at"],
     )
     assert len(confirm) == 2
@@ -301,8 +307,9 @@ def test_loop_case_found_on_screening_with_proximity_and_shared_visits(example: 
         (s for s in example["samples"] if s["person_id"] == "L088" and s["purpose"] == "screening"),
         key=lambda s: s["collected_at"],
     )
-    outcomes = [(local_day(s["collected_at"]), results[s["sample_id"]][0]["outcome"])
-                for s in screens]
+    outcomes = [
+        (local_day(s["collected_at"]), results[s["sample_id"]][0]["outcome"]) for s in screens
+    ]
     assert outcomes[-1] == (dt.date(2022, 1, 14), "positive")
     assert outcomes[-2] == (dt.date(2022, 1, 13), "negative")
     near = [p for p in example["proximity"] if p["person_id"] == "L088"]
@@ -323,8 +330,9 @@ def test_loop_case_found_on_screening_with_proximity_and_shared_visits(example: 
 
 
 def test_fengtai_households_and_people(example: Tables) -> None:
-    residents = [p for p in example["persons"] if p["district"] == "Fengtai"
-                 and p["group"] == "resident"]
+    residents = [
+        p for p in example["persons"] if p["district"] == "Fengtai" and p["group"] == "resident"
+    ]
     assert 240 <= len(residents) <= 260
     sizes = Counter(p["household_id"] for p in residents)
     assert set(sizes.values()) == {1, 2, 3, 4, 5}
@@ -333,8 +341,18 @@ def test_fengtai_households_and_people(example: Tables) -> None:
     assert 1 <= sum(bool(p["pregnant"]) for p in residents) <= 5
     assert sum(bool(p["comorbidity"]) for p in residents) >= 5
     kinds = Counter(p["kind"] for p in example["places"] if p["district"] == "Fengtai")
-    for kind in ("home", "workplace", "school", "restaurant", "market", "cold_chain",
-                 "pharmacy", "fever_clinic", "hospital", "quarantine_site"):
+    for kind in (
+        "home",
+        "workplace",
+        "school",
+        "restaurant",
+        "market",
+        "cold_chain",
+        "pharmacy",
+        "fever_clinic",
+        "hospital",
+        "quarantine_site",
+    ):
         assert kinds[kind] >= 1, kind
     sources = {v["source"] for v in example["visits"] if v["place_id"].startswith("F-")}
     assert {"scan", "roster"} <= sources
@@ -342,8 +360,11 @@ def test_fengtai_households_and_people(example: Tables) -> None:
 
 def test_omicron_case_at_the_fever_clinic(example: Tables) -> None:
     results = _results_of(example)
-    clinic = [s for s in example["samples"] if s["purpose"] == "diagnostic"
-              and results[s["sample_id"]][0]["outcome"] == "positive"]
+    clinic = [
+        s
+        for s in example["samples"]
+        if s["purpose"] == "diagnostic" and results[s["sample_id"]][0]["outcome"] == "positive"
+    ]
     assert len(clinic) == 1
     case = clinic[0]["person_id"]
     onset = [s for s in example["symptoms"] if s["person_id"] == case]
@@ -351,8 +372,9 @@ def test_omicron_case_at_the_fever_clinic(example: Tables) -> None:
     assert onset[0]["severity"] == "mild" and onset[0]["temperature_c"] >= 37.3
     lineages = {q["sample_id"]: q["lineage"] for q in example["sequences"]}
     assert lineages[clinic[0]["sample_id"]] == "BA.1.1"
-    assert any(p["person_id"] == case and p["category"] == "antipyretic"
-               for p in example["purchases"])
+    assert any(
+        p["person_id"] == case and p["category"] == "antipyretic" for p in example["purchases"]
+    )
     fever = {p["place_id"] for p in example["places"] if p["kind"] == "fever_clinic"}
     assert any(v["person_id"] == case and v["place_id"] in fever for v in example["visits"])
 
@@ -369,8 +391,11 @@ def test_one_positive_pool_retested_single_tube(example: Tables) -> None:
     in_pool = {s["person_id"] for s in members[positive[0]["pool_id"]]}
     assert len(in_pool) == 10
     pool_day = local_day(members[positive[0]["pool_id"]][0]["collected_at"])
-    retests = [s for s in example["samples"] if s["purpose"] == "mass" and not s["pool_id"]
-               and local_day(s["collected_at"]) > pool_day]
+    retests = [
+        s
+        for s in example["samples"]
+        if s["purpose"] == "mass" and not s["pool_id"] and local_day(s["collected_at"]) > pool_day
+    ]
     assert {s["person_id"] for s in retests} == in_pool
     results = _results_of(example)
     hits = [s for s in retests if results[s["sample_id"]][0]["outcome"] == "positive"]
@@ -379,8 +404,9 @@ def test_one_positive_pool_retested_single_tube(example: Tables) -> None:
     assert lineages[hits[0]["sample_id"]] == "AY.4"
     # The Delta case works at the cold-chain market.
     cold = {p["place_id"] for p in example["places"] if p["kind"] == "cold_chain"}
-    assert any(v["person_id"] == hits[0]["person_id"] and v["place_id"] in cold
-               for v in example["visits"])
+    assert any(
+        v["person_id"] == hits[0]["person_id"] and v["place_id"] in cold for v in example["visits"]
+    )
 
 
 def test_letter_from_canada_is_an_environment_positive(example: Tables) -> None:
@@ -451,16 +477,25 @@ def test_generator_is_deterministic_for_a_seed(tmp_path: Path, generated: dict[s
     for name in EXAMPLE_TABLES:
         expected = (generated["csv"] / f"{name}.csv").read_bytes()
         assert (tmp_path / "same" / f"{name}.csv").read_bytes() == expected, name
-    differs = [name for name in EXAMPLE_TABLES
-               if (tmp_path / "other" / f"{name}.csv").read_bytes()
-               != (generated["csv"] / f"{name}.csv").read_bytes()]  # fmt: skip
+    differs = [
+        name
+        for name in EXAMPLE_TABLES
+        if (tmp_path / "other" / f"{name}.csv").read_bytes()
+        != (generated["csv"] / f"{name}.csv").read_bytes()
+    ]
     assert {"persons", "visits", "samples"} <= set(differs)
 
 
 def test_generator_reports_progress_and_counts(tmp_path: Path) -> None:
     calls: list[tuple[str, int, int]] = []
-    counts = generate(tmp_path, persons=3000, days=2, seed=1, visits_per_person_day=2.0,
-                      progress=lambda name, done, total: calls.append((name, done, total)))
+    counts = generate(
+        tmp_path,
+        persons=3000,
+        days=2,
+        seed=1,
+        visits_per_person_day=2.0,
+        progress=lambda name, done, total: calls.append((name, done, total)),
+    )
     assert list(counts) == list(EXAMPLE_TABLES)
     visits = [(done, total) for name, done, total in calls if name == "visits"]
     assert visits and visits[-1] == (counts["visits"], counts["visits"])
@@ -485,15 +520,20 @@ def test_generator_refuses_bad_arguments(tmp_path: Path) -> None:
 def test_formatting_helpers_agree_with_the_standard_library() -> None:
     import numpy as np
 
-    secs = np.array(["2022-01-10T00:00:00", "2022-01-31T23:59:59", "2021-12-31T08:05:09"],
-                    dtype="datetime64[s]")  # fmt: skip
-    expected = [dt.datetime.fromisoformat(str(s)).strftime("%Y-%m-%dT%H:%M:%S+08:00")
-                for s in secs]  # fmt: skip
+    secs = np.array(
+        ["2022-01-10T00:00:00", "2022-01-31T23:59:59", "2021-12-31T08:05:09"], dtype="datetime64[s]"
+    )
+    expected = [dt.datetime.fromisoformat(str(s)).strftime("%Y-%m-%dT%H:%M:%S+08:00") for s in secs]
     assert format_instants(secs).to_pylist() == expected
     assert format_ids("P", np.array([0, 42, 99_999_999])).to_pylist() == [
-        "P00000000", "P00000042", "P99999999"]  # fmt: skip
+        "P00000000",
+        "P00000042",
+        "P99999999",
+    ]
     assert format_ids(("AB", "CD"), np.array([7, 8]), 3, codes=np.array([1, 0])).to_pylist() == [
-        "CD007", "AB008"]  # fmt: skip
+        "CD007",
+        "AB008",
+    ]
     with pytest.raises(ValueError):
         format_ids("P", np.array([100]), 2)
 
@@ -502,5 +542,8 @@ def test_writer_refuses_unknown_columns_and_values_that_need_quotes(tmp_path: Pa
     with pytest.raises(ValueError, match="unknown columns"):
         write_table(tmp_path, "departures", {"person_id": ["a"], "flight": ["x"]})
     with pytest.raises(Exception, match="structural"):
-        write_table(tmp_path, "departures", {"person_id": ["a,b"], "departed_at": ["2022-01-10"],
-                                             "destination": ["x"]})  # fmt: skip
+        write_table(
+            tmp_path,
+            "departures",
+            {"person_id": ["a,b"], "departed_at": ["2022-01-10"], "destination": ["x"]},
+        )

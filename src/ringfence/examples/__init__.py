@@ -13,9 +13,18 @@ from pathlib import Path
 #: The bundled tables in ingest order: persons and places first, then the tables that refer to
 #: them, with samples before results and sequences (which refer to samples).
 EXAMPLE_TABLES: tuple[str, ...] = (
-    "persons", "places", "visits", "proximity", "samples", "results", "symptoms", "arrivals",
-    "departures", "sequences", "purchases",
-)  # fmt: skip
+    "persons",
+    "places",
+    "visits",
+    "proximity",
+    "samples",
+    "results",
+    "symptoms",
+    "arrivals",
+    "departures",
+    "sequences",
+    "purchases",
+)
 
 
 def example_dir() -> Path:

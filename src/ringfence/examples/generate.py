@@ -9,9 +9,10 @@ Everything is vectorised NumPy and pyarrow: Python loops run over days and chunk
 rows, and visits are streamed chunk by chunk so memory stays bounded whatever the size.
 
 Text instants are ISO 8601 local time with the jurisdiction's offset
-(``2022-01-10T08:15:00+08:00``); Parquet files hold typed columns (instants as
-``timestamp[s, tz=+08:00]``, dates as ``date32``). The writing helpers (`TableWriter`,
-`format_ids`, `format_instants`) are shared with the hand-made example in `scenario.py`.
+(``2022-01-10T08:15:00+08:00``); Parquet files hold typed columns (instants as UTC-adjusted
+timestamps with time zone ``+08:00``, dates as ``date32``, booleans, 64-bit integers and
+floats). The writing helpers (`TableWriter`, `write_table`, `format_ids`, `format_instants`)
+are shared with the hand-made example in `scenario.py`.
 """
 
 from __future__ import annotations
@@ -285,40 +286,79 @@ def _length(columns: Mapping[str, ColumnValues]) -> int:
 # Beijing's districts with their 2020 census population (10,000s): people are drawn in
 # proportion, so Chaoyang and Haidian are busy and Yanqing is quiet.
 DISTRICTS: tuple[tuple[str, float], ...] = (
-    ("Dongcheng", 70.9), ("Xicheng", 110.6), ("Chaoyang", 345.2), ("Fengtai", 201.9),
-    ("Shijingshan", 56.8), ("Haidian", 313.3), ("Mentougou", 39.3), ("Fangshan", 131.3),
-    ("Tongzhou", 184.0), ("Shunyi", 132.4), ("Changping", 226.9), ("Daxing", 199.4),
-    ("Huairou", 44.1), ("Pinggu", 45.7), ("Miyun", 52.8), ("Yanqing", 34.6),
-)  # fmt: skip
+    ("Dongcheng", 70.9),
+    ("Xicheng", 110.6),
+    ("Chaoyang", 345.2),
+    ("Fengtai", 201.9),
+    ("Shijingshan", 56.8),
+    ("Haidian", 313.3),
+    ("Mentougou", 39.3),
+    ("Fangshan", 131.3),
+    ("Tongzhou", 184.0),
+    ("Shunyi", 132.4),
+    ("Changping", 226.9),
+    ("Daxing", 199.4),
+    ("Huairou", 44.1),
+    ("Pinggu", 45.7),
+    ("Miyun", 52.8),
+    ("Yanqing", 34.6),
+)
 _CHAOYANG, _FENGTAI, _HAIDIAN, _SHUNYI, _DAXING, _YANQING = 2, 3, 5, 9, 11, 15
 LOOP_ID = "BJ2022"
 
 _KIND = {k: i for i, k in enumerate(PLACE_KINDS)}
 # Every prefix has five characters, so that all place ids have one width.
 _PREFIX = {
-    "home": "HOME-", "workplace": "WORK-", "school": "SCHL-", "restaurant": "REST-",
-    "market": "MRKT-", "cold_chain": "COLD-", "hospital": "HOSP-", "pharmacy": "PHAR-",
-    "fever_clinic": "FEVR-", "hotel": "HOTL-", "room": "ROOM-", "venue": "VENU-",
-    "transport": "TRAN-", "quarantine_site": "QUAR-", "airport": "AIRP-", "other": "OTHR-",
-}  # fmt: skip
+    "home": "HOME-",
+    "workplace": "WORK-",
+    "school": "SCHL-",
+    "restaurant": "REST-",
+    "market": "MRKT-",
+    "cold_chain": "COLD-",
+    "hospital": "HOSP-",
+    "pharmacy": "PHAR-",
+    "fever_clinic": "FEVR-",
+    "hotel": "HOTL-",
+    "room": "ROOM-",
+    "venue": "VENU-",
+    "transport": "TRAN-",
+    "quarantine_site": "QUAR-",
+    "airport": "AIRP-",
+    "other": "OTHR-",
+}
 
 # Places per million people of the kinds people choose among (at least one of each). "other"
 # here is the mail sorting centres; hotel floors are "other" too but are never chosen.
 _PER_MILLION = {
-    "workplace": 40_000, "school": 1_200, "restaurant": 3_000, "market": 500,
-    "cold_chain": 20, "hospital": 10, "pharmacy": 300, "transport": 200, "venue": 10,
-    "quarantine_site": 5, "other": 5, "hotel": 40,
-}  # fmt: skip
+    "workplace": 40_000,
+    "school": 1_200,
+    "restaurant": 3_000,
+    "market": 500,
+    "cold_chain": 20,
+    "hospital": 10,
+    "pharmacy": 300,
+    "transport": 200,
+    "venue": 10,
+    "quarantine_site": 5,
+    "other": 5,
+    "hotel": 40,
+}
 _CAPACITY = {"restaurant": (40, 200), "school": (300, 2000), "hotel": (100, 600)}
 _FLOORS_PER_HOTEL = (3, 10)
 _ROOMS_PER_FLOOR = 20
 
 # Where a person goes when not at work or school, with weights.
 _LEISURE = (
-    ("restaurant", 0.30), ("market", 0.22), ("transport", 0.20), ("workplace", 0.08),
-    ("pharmacy", 0.05), ("venue", 0.05), ("hospital", 0.04), ("cold_chain", 0.03),
+    ("restaurant", 0.30),
+    ("market", 0.22),
+    ("transport", 0.20),
+    ("workplace", 0.08),
+    ("pharmacy", 0.05),
+    ("venue", 0.05),
+    ("hospital", 0.04),
+    ("cold_chain", 0.03),
     ("other", 0.03),
-)  # fmt: skip
+)
 _LEISURE_KIND = np.array([_KIND[k] for k, _ in _LEISURE])
 _LEISURE_CUM = np.cumsum([w for _, w in _LEISURE]) / sum(w for _, w in _LEISURE)
 # Inside the loop: venue, dining hall, shuttle.
@@ -326,11 +366,19 @@ _LOOP_CUM = np.cumsum([0.5, 0.3, 0.2])
 
 # (median minutes, lognormal sigma) of a visit's duration, by kind.
 _DURATION = {
-    "workplace": (480, 0.25), "school": (420, 0.1), "restaurant": (60, 0.4),
-    "market": (25, 0.6), "transport": (35, 0.5), "pharmacy": (8, 0.5), "venue": (150, 0.5),
-    "hospital": (90, 0.6), "cold_chain": (30, 0.6), "other": (45, 0.6), "airport": (90, 0.4),
+    "workplace": (480, 0.25),
+    "school": (420, 0.1),
+    "restaurant": (60, 0.4),
+    "market": (25, 0.6),
+    "transport": (35, 0.5),
+    "pharmacy": (8, 0.5),
+    "venue": (150, 0.5),
+    "hospital": (90, 0.6),
+    "cold_chain": (30, 0.6),
+    "other": (45, 0.6),
+    "airport": (90, 0.4),
     "fever_clinic": (120, 0.4),
-}  # fmt: skip
+}
 _MEDIAN = np.array([_DURATION.get(k, (45, 0.6))[0] for k in PLACE_KINDS], dtype=np.float64)
 _SIGMA = np.array([_DURATION.get(k, (45, 0.6))[1] for k in PLACE_KINDS], dtype=np.float64)
 # Visit source by kind (scan unless listed); codes index VISIT_SOURCES.
@@ -351,9 +399,19 @@ _PURCHASE_P = (0.35, 0.05, 0.15, 0.30, 0.15)  # by PURCHASE_CATEGORIES
 _LINEAGES = ("BA.1", "BA.1.1", "BA.2", "AY.4", "B.1.617.2", "AY.122")
 _LINEAGE_P = (0.20, 0.45, 0.05, 0.20, 0.05, 0.05)
 _ORIGINS = (
-    "United States", "Germany", "France", "Canada", "Japan", "Korea", "Russia", "Norway",
-    "Italy", "United Kingdom", "Netherlands", "Switzerland",
-)  # fmt: skip
+    "United States",
+    "Germany",
+    "France",
+    "Canada",
+    "Japan",
+    "Korea",
+    "Russia",
+    "Norway",
+    "Italy",
+    "United Kingdom",
+    "Netherlands",
+    "Switzerland",
+)
 _ORIGIN_NAMES = pa.array([*_ORIGINS, "Beijing"])
 _AIRLINES = ("UA", "LH", "AF", "AC", "JL", "KE", "SU", "SK", "AZ", "BA", "KL", "LX")
 _PORTS = ("PEK", "PKX")
@@ -488,8 +546,9 @@ def _make_places(rng: np.random.Generator, persons: int, home_district: Arr) -> 
     hospital_district = b.concat()["district"][hospitals]
     clinics = b.add("fever_clinic", hospital_district, parent=hospitals)
     fever_clinic_of = np.full(n_dist, clinics[0])
-    # Reversed so that the first clinic of a district wins; districts without one use clinic 0.
-    fever_clinic_of[hospital_district[::-1]] = clinics[::-1]
+    # The ill go to their district's first clinic, or to clinic 0 if their district has none.
+    served, first = np.unique(hospital_district, return_index=True)
+    fever_clinic_of[served] = clinics[first]
 
     # The closed loop's contracted hotel is the last hotel, in Chaoyang.
     loop_hotel = b.add("hotel", np.array([_CHAOYANG]), loop=True, capacity=np.array([400]))
@@ -498,8 +557,9 @@ def _make_places(rng: np.random.Generator, persons: int, home_district: Arr) -> 
     n_floors = rng.integers(_FLOORS_PER_HOTEL[0], _FLOORS_PER_HOTEL[1], len(hotels), endpoint=True)
     floor_loop = np.repeat(hotels == loop_hotel[0], n_floors)
     # A floor is kind "other": it is a shared corridor, not a room anyone sleeps in.
-    floors = b.add("other", np.repeat(hotel_district, n_floors), np.repeat(hotels, n_floors),
-                   floor_loop)  # fmt: skip
+    floors = b.add(
+        "other", np.repeat(hotel_district, n_floors), np.repeat(hotels, n_floors), floor_loop
+    )
     room_loop = np.repeat(floor_loop, _ROOMS_PER_FLOOR)
     rooms = b.add(
         "room",
@@ -520,13 +580,23 @@ def _make_places(rng: np.random.Generator, persons: int, home_district: Arr) -> 
     ordinal[order] = _ranks_in_groups(np.bincount(kinds, minlength=len(PLACE_KINDS)))
     prefixes = [_PREFIX[k] for k in PLACE_KINDS]
     return _Places(
-        kind=kinds, district=cols["district"], parent=cols["parent"], loop=cols["loop"],
-        capacity=cols["capacity"], ids=format_ids(prefixes, ordinal, codes=kinds),
-        start=start, count=count, kind_start=kind_start, kind_count=kind_count,
-        hotel_rooms=rooms[~room_loop], loop_rooms=rooms[room_loop],
-        loop_places=np.array([venues[0], dining[0], shuttles[0]]), loop_venues=venues,
-        airports=airports, fever_clinic_of=fever_clinic_of,
-    )  # fmt: skip
+        kind=kinds,
+        district=cols["district"],
+        parent=cols["parent"],
+        loop=cols["loop"],
+        capacity=cols["capacity"],
+        ids=format_ids(prefixes, ordinal, codes=kinds),
+        start=start,
+        count=count,
+        kind_start=kind_start,
+        kind_count=kind_count,
+        hotel_rooms=rooms[~room_loop],
+        loop_rooms=rooms[room_loop],
+        loop_places=np.array([venues[0], dining[0], shuttles[0]]),
+        loop_venues=venues,
+        airports=airports,
+        fever_clinic_of=fever_clinic_of,
+    )
 
 
 def _district_weights() -> Arr:
@@ -599,13 +669,17 @@ def _make_persons(seed: int, n: int, days: int, start: dt.date) -> tuple[_Person
     # under 100 MB while they are built and for the rest of the run.
 
     special = n - n_res
-    household = np.concatenate([np.repeat(np.arange(n_house, dtype=i32), sizes),
-                                n_house + np.arange(special, dtype=i32)])  # fmt: skip
-    group = np.concatenate([
-        np.zeros(n_res, dtype=i8),
-        rng.choice(np.array(_LOOP_GROUPS, dtype=i8), n_loop, p=[0.35, 0.20, 0.25, 0.20]),
-        np.full(n_trav, _TRAVELLER, dtype=i8), np.full(n_dipl, _DIPLOMAT, dtype=i8),
-    ])  # fmt: skip
+    household = np.concatenate(
+        [np.repeat(np.arange(n_house, dtype=i32), sizes), n_house + np.arange(special, dtype=i32)]
+    )
+    group = np.concatenate(
+        [
+            np.zeros(n_res, dtype=i8),
+            rng.choice(np.array(_LOOP_GROUPS, dtype=i8), n_loop, p=[0.35, 0.20, 0.25, 0.20]),
+            np.full(n_trav, _TRAVELLER, dtype=i8),
+            np.full(n_dipl, _DIPLOMAT, dtype=i8),
+        ]
+    )
     resident = np.flatnonzero(group == _RESIDENT)
     in_loop = np.flatnonzero((group >= _ATHLETE) & (group <= _STAFF))
     guests = np.flatnonzero((group == _TRAVELLER) | (group == _DIPLOMAT))
@@ -623,14 +697,18 @@ def _make_persons(seed: int, n: int, days: int, start: dt.date) -> tuple[_Person
     pregnant[fertile] = rng.random(len(fertile)) < 0.04
     comorbidity = np.full(n, -1, dtype=i8)
     comorbidity[resident] = rng.random(len(resident)) < (
-        0.05 + 0.005 * np.maximum(age[resident] - 40, 0))
+        0.05 + 0.005 * np.maximum(age[resident] - 40, 0)
+    )
 
     work = np.full(n, -1, dtype=i32)
     employed = resident[(age[resident] >= 22) & (age[resident] <= 64)]
     employed = employed[rng.random(len(employed)) < 0.75]
     # One worker in seven commutes to another district.
-    commute = np.where(rng.random(len(employed)) < 0.15,
-                       rng.integers(0, len(DISTRICTS), len(employed)), district[employed])
+    commute = np.where(
+        rng.random(len(employed)) < 0.15,
+        rng.integers(0, len(DISTRICTS), len(employed)),
+        district[employed],
+    )
     work[employed] = places.pick(rng, np.full(len(employed), _KIND["workplace"]), commute)
     school = np.full(n, -1, dtype=i32)
     pupils = resident[(age[resident] >= 6) & (age[resident] <= 17)]
@@ -653,7 +731,8 @@ def _make_persons(seed: int, n: int, days: int, start: dt.date) -> tuple[_Person
     visitors = np.concatenate([in_loop, guests])
     abroad = visitors[rng.random(len(visitors)) < 0.02]  # caught before arriving
     infected_at[abroad] = np.round(
-        t0 + (arrive_day[abroad] + 0.5 - rng.uniform(0.5, 6, len(abroad))) * _DAY)
+        t0 + (arrive_day[abroad] + 0.5 - rng.uniform(0.5, 6, len(abroad))) * _DAY
+    )
     infected = np.concatenate([caught, abroad])
     ct_min = np.full(n, np.nan, dtype=np.float32)
     ct_min[infected] = np.clip(rng.normal(21, 3, len(infected)), 14, 30)
@@ -666,17 +745,33 @@ def _make_persons(seed: int, n: int, days: int, start: dt.date) -> tuple[_Person
     report_day = np.full(n, -1, dtype=i32)
     onset_day[ill] = np.where((onset >= 0) & (onset < days), onset, -1)
     report_day[ill] = np.where((onset >= 0) & (report < days), report, -1)
-    clinic_at = t0 + report_day.astype(np.int64) * _DAY + _uniform_secs(
-        rng, 8 * _HOUR, 17 * _HOUR, n)
+    clinic_at = (
+        t0 + report_day.astype(np.int64) * _DAY + _uniform_secs(rng, 8 * _HOUR, 17 * _HOUR, n)
+    )
 
     persons = _Persons(
-        n=n, household=household, district=district, birth_year=start.year - age, sex=sex,
-        group=group, pregnant=pregnant, comorbidity=comorbidity, work=work, school=school,
-        room=room, arrive_day=arrive_day, depart_day=depart_day, infected_at=infected_at,
-        ct_min=ct_min, lineage=lineage, onset_day=onset_day, clinic_at=clinic_at,
-        report_day=report_day, isolated_from=np.full(n, _NEVER, dtype=i32),
+        n=n,
+        household=household,
+        district=district,
+        birth_year=start.year - age,
+        sex=sex,
+        group=group,
+        pregnant=pregnant,
+        comorbidity=comorbidity,
+        work=work,
+        school=school,
+        room=room,
+        arrive_day=arrive_day,
+        depart_day=depart_day,
+        infected_at=infected_at,
+        ct_min=ct_min,
+        lineage=lineage,
+        onset_day=onset_day,
+        clinic_at=clinic_at,
+        report_day=report_day,
+        isolated_from=np.full(n, _NEVER, dtype=i32),
         ids=format_ids("P", np.arange(n)),
-    )  # fmt: skip
+    )
     return persons, places
 
 
@@ -746,10 +841,12 @@ def _simulate(seed: int, persons: _Persons, places: _Places, days: int, start: d
     resident = persons.group == _RESIDENT
     guest = (persons.group == _TRAVELLER) | (persons.group == _DIPLOMAT)
     in_loop = persons.in_loop
-    env_sites = np.concatenate([
-        places.kind_start[_KIND[k]] + np.arange(places.kind_count[_KIND[k]])
-        for k in ("cold_chain", "other")
-    ])  # fmt: skip
+    env_sites = np.concatenate(
+        [
+            places.kind_start[_KIND[k]] + np.arange(places.kind_count[_KIND[k]])
+            for k in ("cold_chain", "other")
+        ]
+    )
     env_is_mail = places.kind[env_sites] == _KIND["other"]
     next_sample = next_pool = 0
     retest = np.empty(0, dtype=np.int64)
@@ -763,26 +860,40 @@ def _simulate(seed: int, persons: _Persons, places: _Places, days: int, start: d
         arrivals = np.flatnonzero(persons.arrive_day == d)
         screened = np.flatnonzero(
             free
-            & ((in_loop & (persons.arrive_day < d))
-               | (resident & (rng.random(n) < 0.05))
-               | (guest & (persons.arrive_day + 2 == d)))  # the test within 72 h of arrival
-        )  # fmt: skip
+            & (
+                (in_loop & (persons.arrive_day < d))
+                | (resident & (rng.random(n) < 0.05))
+                | (guest & (persons.arrive_day + 2 == d))
+            )  # the test within 72 h of arrival
+        )
         diagnosed = np.flatnonzero(free & (persons.report_day == d))
         retest = retest[free[retest]]
         who = np.concatenate([arrivals, screened, diagnosed, retest])
-        at = np.concatenate([
-            arrived_at[arrivals] + _uniform_secs(rng, 20 * _MINUTE, 60 * _MINUTE, len(arrivals)),
-            day0 + _uniform_secs(rng, 7 * _HOUR, 11 * _HOUR, len(screened)),
-            persons.clinic_at[diagnosed] + _uniform_secs(rng, 10 * _MINUTE, 30 * _MINUTE,
-                                                         len(diagnosed)),
-            day0 + _uniform_secs(rng, 7 * _HOUR, 10 * _HOUR, len(retest)),
-        ])  # fmt: skip
-        purpose = np.repeat([_ARRIVAL, _SCREENING, _DIAGNOSTIC, _MASS],
-                            [len(arrivals), len(screened), len(diagnosed), len(retest)])
+        at = np.concatenate(
+            [
+                arrived_at[arrivals]
+                + _uniform_secs(rng, 20 * _MINUTE, 60 * _MINUTE, len(arrivals)),
+                day0 + _uniform_secs(rng, 7 * _HOUR, 11 * _HOUR, len(screened)),
+                persons.clinic_at[diagnosed]
+                + _uniform_secs(rng, 10 * _MINUTE, 30 * _MINUTE, len(diagnosed)),
+                day0 + _uniform_secs(rng, 7 * _HOUR, 10 * _HOUR, len(retest)),
+            ]
+        )
+        purpose = np.repeat(
+            [_ARRIVAL, _SCREENING, _DIAGNOSTIC, _MASS],
+            [len(arrivals), len(screened), len(diagnosed), len(retest)],
+        )
         number = next_sample + np.arange(len(who))
         next_sample += len(who)
-        samples.add(number=number, person=who, place=np.full(len(who), -1), at=at,
-                    pool=np.full(len(who), -1), purpose=purpose, item=np.full(len(who), -1))
+        samples.add(
+            number=number,
+            person=who,
+            place=np.full(len(who), -1),
+            at=at,
+            pool=np.full(len(who), -1),
+            purpose=purpose,
+            item=np.full(len(who), -1),
+        )
         ct = _true_ct(persons, who, at.astype(np.float64))
         outcome = _outcomes(rng, ct)
         reported = at + _uniform_secs(rng, 3 * _HOUR, 12 * _HOUR, len(who))
@@ -792,8 +903,11 @@ def _simulate(seed: int, persons: _Persons, places: _Places, days: int, start: d
 
         # Whole-genome sequencing of strong positives.
         seq = (outcome == _POSITIVE) & (ct < 30) & (rng.random(len(who)) < 0.5)
-        sequences.add(sample=number[seq], lineage=persons.lineage[who[seq]],
-                      at=reported[seq] + _uniform_secs(rng, 2 * _DAY, 4 * _DAY, int(seq.sum())))
+        sequences.add(
+            sample=number[seq],
+            lineage=persons.lineage[who[seq]],
+            at=reported[seq] + _uniform_secs(rng, 2 * _DAY, 4 * _DAY, int(seq.sum())),
+        )
 
         # A district-wide 10-in-1 mass-testing round every third day, Fengtai first.
         retest = np.empty(0, dtype=np.int64)
@@ -804,19 +918,34 @@ def _simulate(seed: int, persons: _Persons, places: _Places, days: int, start: d
             at = day0 + _uniform_secs(rng, 8 * _HOUR, 18 * _HOUR, len(members))
             number = next_sample + np.arange(len(members))
             next_sample += len(members)
-            samples.add(number=number, person=members, place=np.full(len(members), -1), at=at,
-                        pool=pool, purpose=np.full(len(members), _MASS),
-                        item=np.full(len(members), -1))
+            samples.add(
+                number=number,
+                person=members,
+                place=np.full(len(members), -1),
+                at=at,
+                pool=pool,
+                purpose=np.full(len(members), _MASS),
+                item=np.full(len(members), -1),
+            )
             if len(members):
                 first = np.flatnonzero(np.diff(pool, prepend=-1))
-                pool_ct = np.minimum.reduceat(
-                    _true_ct(persons, members, at.astype(np.float64)), first
-                ) + _POOL_DILUTION_CT
+                pool_ct = (
+                    np.minimum.reduceat(_true_ct(persons, members, at.astype(np.float64)), first)
+                    + _POOL_DILUTION_CT
+                )
                 pool_outcome = _outcomes(rng, pool_ct)
                 pool_reported = np.maximum.reduceat(at, first) + _uniform_secs(
-                    rng, 4 * _HOUR, 10 * _HOUR, len(first))  # fmt: skip
-                _add_results(results, rng, np.full(len(first), -1), pool[first], pool_reported,
-                             pool_outcome, pool_ct)
+                    rng, 4 * _HOUR, 10 * _HOUR, len(first)
+                )
+                _add_results(
+                    results,
+                    rng,
+                    np.full(len(first), -1),
+                    pool[first],
+                    pool_reported,
+                    pool_outcome,
+                    pool_ct,
+                )
                 positive_pool = np.zeros(int(pool[-1] - next_pool) + 1, dtype=bool)
                 positive_pool[pool_outcome == _POSITIVE] = True
                 retest = members[positive_pool[pool - next_pool]]
@@ -826,22 +955,39 @@ def _simulate(seed: int, persons: _Persons, places: _Places, days: int, start: d
         k = int(rng.poisson(1 + n / 500_000))
         site = rng.integers(0, len(env_sites), k)
         mail = env_is_mail[site]
-        item = np.where(mail, len(_COLD_ITEMS) + rng.integers(0, len(_MAIL_ITEMS), k),
-                        rng.integers(0, len(_COLD_ITEMS), k))
+        item = np.where(
+            mail,
+            len(_COLD_ITEMS) + rng.integers(0, len(_MAIL_ITEMS), k),
+            rng.integers(0, len(_COLD_ITEMS), k),
+        )
         at = day0 + _uniform_secs(rng, 9 * _HOUR, 16 * _HOUR, k)
         number = next_sample + np.arange(k)
         next_sample += k
-        samples.add(number=number, person=np.full(k, -1), place=env_sites[site], at=at,
-                    pool=np.full(k, -1), purpose=np.full(k, _ENVIRONMENT), item=item)
+        samples.add(
+            number=number,
+            person=np.full(k, -1),
+            place=env_sites[site],
+            at=at,
+            pool=np.full(k, -1),
+            purpose=np.full(k, _ENVIRONMENT),
+            item=item,
+        )
         env_ct = np.where(rng.random(k) < 0.05, rng.uniform(28, 38, k), np.inf)
-        _add_results(results, rng, number, np.full(k, -1),
-                     at + _uniform_secs(rng, 4 * _HOUR, 12 * _HOUR, k), _outcomes(rng, env_ct),
-                     env_ct)
+        _add_results(
+            results,
+            rng,
+            number,
+            np.full(k, -1),
+            at + _uniform_secs(rng, 4 * _HOUR, 12 * _HOUR, k),
+            _outcomes(rng, env_ct),
+            env_ct,
+        )
 
         _add_symptoms(symptoms, rng, persons, d, day0, alive & in_loop)
         _add_purchases(purchases, rng, persons, places, d, day0, alive)
-        _add_proximity(proximity, rng, np.flatnonzero(free & in_loop & (persons.arrive_day < d)),
-                       day0)
+        _add_proximity(
+            proximity, rng, np.flatnonzero(free & in_loop & (persons.arrive_day < d)), day0
+        )
 
     tables: dict[str, Callable[[], dict[str, ColumnValues]]] = {
         "samples": lambda: _sample_columns(samples, persons, places),
@@ -873,9 +1019,10 @@ def _simulate(seed: int, persons: _Persons, places: _Places, days: int, start: d
             "source": _take(_vocab(["badge"]), np.zeros(len(proximity.get("person")))),
         },
     }
-    moves = _rng(seed, _S_MOVES, 1)
-    tables["arrivals"] = lambda: _arrival_columns(moves, persons, arrived_at, port, days, start)
-    tables["departures"] = lambda: _departure_columns(moves, persons, days, start)
+    tables["arrivals"] = lambda: _arrival_columns(
+        _rng(seed, _S_MOVES, 1), persons, arrived_at, port, days, start
+    )
+    tables["departures"] = lambda: _departure_columns(_rng(seed, _S_MOVES, 2), persons, days, start)
     return _Events(tables, arrived_at, port)
 
 
@@ -884,18 +1031,37 @@ def _outcomes(rng: np.random.Generator, ct: Arr) -> Arr:
     return np.where(rng.random(len(ct)) < 0.001, _INVALID, outcome)
 
 
-def _add_results(acc: _Accumulator, rng: np.random.Generator, sample: Arr, pool: Arr,
-                 reported: Arr, outcome: Arr, ct: Arr) -> None:  # fmt: skip
+def _add_results(
+    acc: _Accumulator,
+    rng: np.random.Generator,
+    sample: Arr,
+    pool: Arr,
+    reported: Arr,
+    outcome: Arr,
+    ct: Arr,
+) -> None:
     positive = outcome == _POSITIVE
     shown, orf, n_gene = _ct_values(rng, np.where(positive, ct, 0.0))
     nan = np.full(len(ct), np.nan)
-    acc.add(sample=sample, pool=pool, at=reported, outcome=outcome,
-            ct=np.where(positive, shown, nan), orf=np.where(positive, orf, nan),
-            n=np.where(positive, n_gene, nan))  # fmt: skip
+    acc.add(
+        sample=sample,
+        pool=pool,
+        at=reported,
+        outcome=outcome,
+        ct=np.where(positive, shown, nan),
+        orf=np.where(positive, orf, nan),
+        n=np.where(positive, n_gene, nan),
+    )
 
 
-def _add_symptoms(acc: _Accumulator, rng: np.random.Generator, persons: _Persons, d: int,
-                  day0: int, self_reporting: Arr) -> None:  # fmt: skip
+def _add_symptoms(
+    acc: _Accumulator,
+    rng: np.random.Generator,
+    persons: _Persons,
+    d: int,
+    day0: int,
+    self_reporting: Arr,
+) -> None:
     """A clinician's report on the report day; loop members' daily self-report in the app."""
     ill = np.flatnonzero(persons.report_day == d)
     severity = 1 + rng.choice(4, len(ill), p=[0.80, 0.15, 0.04, 0.01])
@@ -904,21 +1070,38 @@ def _add_symptoms(acc: _Accumulator, rng: np.random.Generator, persons: _Persons
     acc.add(
         person=np.concatenate([ill, daily]),
         # Self-reports come in 07:00–08:00 and clinic reports later, so keys never collide.
-        at=np.concatenate([persons.clinic_at[ill],
-                           day0 + _uniform_secs(rng, 7 * _HOUR, 8 * _HOUR, len(daily))]),
-        onset=np.concatenate([persons.onset_day[ill],
-                              np.where(sick, persons.onset_day[daily], -1)]),
+        at=np.concatenate(
+            [persons.clinic_at[ill], day0 + _uniform_secs(rng, 7 * _HOUR, 8 * _HOUR, len(daily))]
+        ),
+        onset=np.concatenate(
+            [persons.onset_day[ill], np.where(sick, persons.onset_day[daily], -1)]
+        ),
         severity=np.concatenate([severity, sick.astype(np.int64)]),
-        temperature=np.round(np.concatenate([
-            rng.uniform(37.3, 39.5, len(ill)),
-            np.where(sick, rng.uniform(37.3, 38.5, len(daily)),
-                     rng.uniform(36.1, 37.1, len(daily))),
-        ]), 1),
-    )  # fmt: skip
+        temperature=np.round(
+            np.concatenate(
+                [
+                    rng.uniform(37.3, 39.5, len(ill)),
+                    np.where(
+                        sick,
+                        rng.uniform(37.3, 38.5, len(daily)),
+                        rng.uniform(36.1, 37.1, len(daily)),
+                    ),
+                ]
+            ),
+            1,
+        ),
+    )
 
 
-def _add_purchases(acc: _Accumulator, rng: np.random.Generator, persons: _Persons,
-                   places: _Places, d: int, day0: int, alive: Arr) -> None:  # fmt: skip
+def _add_purchases(
+    acc: _Accumulator,
+    rng: np.random.Generator,
+    persons: _Persons,
+    places: _Places,
+    d: int,
+    day0: int,
+    alive: Arr,
+) -> None:
     """Random pharmacy sales, and an antipyretic bought on the evening symptoms begin."""
     k = min(int(rng.poisson(0.001 * persons.n)), persons.n)
     buyers = rng.choice(persons.n, k, replace=False)
@@ -928,11 +1111,20 @@ def _add_purchases(acc: _Accumulator, rng: np.random.Generator, persons: _Person
     acc.add(
         person=who,
         place=places.pick(rng, np.full(len(who), _KIND["pharmacy"]), persons.district[who]),
-        at=day0 + np.concatenate([_uniform_secs(rng, 9 * _HOUR, 21 * _HOUR, len(buyers)),
-                                  _uniform_secs(rng, 21 * _HOUR, 22 * _HOUR, len(sick))]),
-        category=np.concatenate([rng.choice(len(_PURCHASE_P), len(buyers), p=_PURCHASE_P),
-                                 np.zeros(len(sick), dtype=np.int64)]),
-    )  # fmt: skip
+        at=day0
+        + np.concatenate(
+            [
+                _uniform_secs(rng, 9 * _HOUR, 21 * _HOUR, len(buyers)),
+                _uniform_secs(rng, 21 * _HOUR, 22 * _HOUR, len(sick)),
+            ]
+        ),
+        category=np.concatenate(
+            [
+                rng.choice(len(_PURCHASE_P), len(buyers), p=_PURCHASE_P),
+                np.zeros(len(sick), dtype=np.int64),
+            ]
+        ),
+    )
 
 
 def _add_proximity(acc: _Accumulator, rng: np.random.Generator, members: Arr, day0: int) -> None:
@@ -946,10 +1138,15 @@ def _add_proximity(acc: _Accumulator, rng: np.random.Generator, members: Arr, da
     start = (day0 + 8 * _HOUR + (j + rng.random(len(j)) * 0.5) * slot).astype(np.int64)
     minutes = np.minimum(np.exp(np.log(10) + 0.8 * rng.standard_normal(len(j))), slot / 120)
     other = members[(pos + rng.integers(1, len(members), len(pos))) % len(members)]
-    acc.add(person=members[pos], other=other, start=start,
-            end=start + np.maximum(60, np.round(minutes * _MINUTE)).astype(np.int64),
-            distance=np.clip(np.round(np.exp(np.log(1.5) + 0.7 * rng.standard_normal(len(j))), 1),
-                             0.1, 50))  # fmt: skip
+    acc.add(
+        person=members[pos],
+        other=other,
+        start=start,
+        end=start + np.maximum(60, np.round(minutes * _MINUTE)).astype(np.int64),
+        distance=np.clip(
+            np.round(np.exp(np.log(1.5) + 0.7 * rng.standard_normal(len(j))), 1), 0.1, 50
+        ),
+    )
 
 
 def _dates(start: dt.date, day: Arr, empty: Arr) -> Arr:
@@ -994,8 +1191,14 @@ def _result_columns(acc: _Accumulator) -> dict[str, ColumnValues]:
     }
 
 
-def _arrival_columns(rng: np.random.Generator, persons: _Persons, arrived_at: Arr, port: Arr,
-                     days: int, start: dt.date) -> dict[str, ColumnValues]:  # fmt: skip
+def _arrival_columns(
+    rng: np.random.Generator,
+    persons: _Persons,
+    arrived_at: Arr,
+    port: Arr,
+    days: int,
+    start: dt.date,
+) -> dict[str, ColumnValues]:
     arr = np.flatnonzero((persons.arrive_day >= 0) & (persons.arrive_day < days))
     k = len(arr)
     staff = persons.group[arr] == _STAFF
@@ -1003,20 +1206,23 @@ def _arrival_columns(rng: np.random.Generator, persons: _Persons, arrived_at: Ar
     flight = format_ids(_AIRLINES, rng.integers(100, 1000, k), 3, codes=airline)
     # Most completed their course months before; a few less than the 14 days the loop asks.
     vaccinated = persons.arrive_day[arr] - np.where(
-        rng.random(k) < 0.02, rng.integers(1, 14, k), rng.integers(20, 400, k))
+        rng.random(k) < 0.02, rng.integers(1, 14, k), rng.integers(20, 400, k)
+    )
     return {
         "person_id": _take(persons.ids, arr),
         "arrived_at": _local(arrived_at[arr]),
-        "origin": _take(_ORIGIN_NAMES, np.where(staff, len(_ORIGINS),
-                                                rng.integers(0, len(_ORIGINS), k))),
+        "origin": _take(
+            _ORIGIN_NAMES, np.where(staff, len(_ORIGINS), rng.integers(0, len(_ORIGINS), k))
+        ),
         "port": _take(_vocab(_PORTS), port[arr]),
         "flight": pc.if_else(pa.array(staff), pa.scalar(None, pa.string()), flight),
         "vaccinated_on": _dates(start, vaccinated, rng.random(k) < 0.03),
-    }  # fmt: skip
+    }
 
 
-def _departure_columns(rng: np.random.Generator, persons: _Persons, days: int,
-                       start: dt.date) -> dict[str, ColumnValues]:  # fmt: skip
+def _departure_columns(
+    rng: np.random.Generator, persons: _Persons, days: int, start: dt.date
+) -> dict[str, ColumnValues]:
     gone = np.flatnonzero(persons.depart_day < days)
     day0 = _epoch_seconds(start) + persons.depart_day[gone].astype(np.int64) * _DAY
     return {
@@ -1046,8 +1252,9 @@ class _VisitPlan:
         return int(self.counts.sum()) + len(self.guests) + len(self.arriving) + len(self.clinic)
 
 
-def _visit_plan(seed: int, persons: _Persons, port: Arr, d: int, lo: int, hi: int,
-                per_day: float) -> _VisitPlan:  # fmt: skip
+def _visit_plan(
+    seed: int, persons: _Persons, port: Arr, d: int, lo: int, hi: int, per_day: float
+) -> _VisitPlan:
     arrive = persons.arrive_day[lo:hi]
     stays = (d < persons.depart_day[lo:hi]) & (d < persons.isolated_from[lo:hi])
     counts = np.minimum(_rng(seed, _S_COUNTS, d, lo).poisson(per_day, hi - lo), 8)
@@ -1062,8 +1269,17 @@ def _visit_plan(seed: int, persons: _Persons, port: Arr, d: int, lo: int, hi: in
     )
 
 
-def _visit_chunk(seed: int, persons: _Persons, places: _Places, events: _Events, plan: _VisitPlan,
-                 d: int, lo: int, weekday: bool, day0: int) -> dict[str, ColumnValues]:  # fmt: skip
+def _visit_chunk(
+    seed: int,
+    persons: _Persons,
+    places: _Places,
+    events: _Events,
+    plan: _VisitPlan,
+    d: int,
+    lo: int,
+    weekday: bool,
+    day0: int,
+) -> dict[str, ColumnValues]:
     rng = _rng(seed, _S_VISITS, d, lo)
     m = plan.counts
     who = lo + np.repeat(np.arange(len(m)), m)
@@ -1103,20 +1319,41 @@ def _visit_chunk(seed: int, persons: _Persons, places: _Places, events: _Events,
     clinic_minutes = np.exp(np.log(120) + 0.4 * rng.standard_normal(len(c)))
     return {
         "person_id": _take(persons.ids, np.concatenate([who, g, a, c])),
-        "place_id": _take(places.ids, np.concatenate([
-            place, persons.room[g], places.airports[events.port[a]],
-            places.fever_clinic_of[persons.district[c]]])),
+        "place_id": _take(
+            places.ids,
+            np.concatenate(
+                [
+                    place,
+                    persons.room[g],
+                    places.airports[events.port[a]],
+                    places.fever_clinic_of[persons.district[c]],
+                ]
+            ),
+        ),
         "start": _local(np.concatenate([start, night, landed, seen])),
-        "end": _local(np.concatenate([
-            end,
-            day0 + _DAY + 7 * _HOUR + _uniform_secs(rng, 0, _HOUR, len(g)),
-            landed + _uniform_secs(rng, 45 * _MINUTE, 3 * _HOUR, len(a)),
-            seen + np.maximum(20 * _MINUTE, np.round(clinic_minutes * _MINUTE)).astype(np.int64),
-        ])),
-        "source": _take(_vocab(VISIT_SOURCES), np.concatenate([
-            source, np.full(len(g), _BOOKING), np.full(len(a), _MANIFEST),
-            np.full(len(c), _SCAN)])),
-    }  # fmt: skip
+        "end": _local(
+            np.concatenate(
+                [
+                    end,
+                    day0 + _DAY + 7 * _HOUR + _uniform_secs(rng, 0, _HOUR, len(g)),
+                    landed + _uniform_secs(rng, 45 * _MINUTE, 3 * _HOUR, len(a)),
+                    seen
+                    + np.maximum(20 * _MINUTE, np.round(clinic_minutes * _MINUTE)).astype(np.int64),
+                ]
+            )
+        ),
+        "source": _take(
+            _vocab(VISIT_SOURCES),
+            np.concatenate(
+                [
+                    source,
+                    np.full(len(g), _BOOKING),
+                    np.full(len(a), _MANIFEST),
+                    np.full(len(c), _SCAN),
+                ]
+            ),
+        ),
+    }
 
 
 # --------------------------------------------------------------------------------------------
@@ -1139,10 +1376,15 @@ def _person_columns(persons: _Persons) -> dict[str, ColumnValues]:
 
 
 _PLACE_NAMES = (
-    "Beijing Capital International Airport", "Beijing Daxing International Airport",
-    "Closed-loop hotel", "Closed-loop dining hall", "National Speed Skating Oval",
-    "Yanqing National Alpine Skiing Centre", "Main Media Centre", "Closed-loop shuttle",
-)  # fmt: skip
+    "Beijing Capital International Airport",
+    "Beijing Daxing International Airport",
+    "Closed-loop hotel",
+    "Closed-loop dining hall",
+    "National Speed Skating Oval",
+    "Yanqing National Alpine Skiing Centre",
+    "Main Media Centre",
+    "Closed-loop shuttle",
+)
 
 
 def _place_columns(places: _Places) -> dict[str, ColumnValues]:
@@ -1198,17 +1440,28 @@ def generate(
     }
     for name, columns in events.tables.items():
         rows[name] = write_table(out_dir, name, columns(), fmt, progress)
-    rows["visits"] = _write_visits(out_dir, fmt, progress, seed, people, places, events, days,
-                                   start, visits_per_person_day)  # fmt: skip
+    rows["visits"] = _write_visits(
+        out_dir, fmt, progress, seed, people, places, events, days, start, visits_per_person_day
+    )
     return {name: rows[name] for name in EXAMPLE_TABLES}
 
 
-def _write_visits(out_dir: Path, fmt: Fmt, progress: Progress | None, seed: int,
-                  persons: _Persons, places: _Places, events: _Events, days: int,
-                  start: dt.date, per_day: float) -> int:  # fmt: skip
+def _write_visits(
+    out_dir: Path,
+    fmt: Fmt,
+    progress: Progress | None,
+    seed: int,
+    persons: _Persons,
+    places: _Places,
+    events: _Events,
+    days: int,
+    start: dt.date,
+    per_day: float,
+) -> int:
     step = max(1000, int(_VISIT_CHUNK_ROWS / max(per_day, 0.05)))
-    chunks = [(d, lo, min(lo + step, persons.n)) for d in range(days)
-              for lo in range(0, persons.n, step)]  # fmt: skip
+    chunks = [
+        (d, lo, min(lo + step, persons.n)) for d in range(days) for lo in range(0, persons.n, step)
+    ]
 
     def plan(d: int, lo: int, hi: int) -> _VisitPlan:
         return _visit_plan(seed, persons, events.port, d, lo, hi, per_day)
@@ -1219,6 +1472,9 @@ def _write_visits(out_dir: Path, fmt: Fmt, progress: Progress | None, seed: int,
     with TableWriter(out_dir, "visits", fmt, total=total, progress=progress) as writer:
         for d, lo, hi in chunks:
             weekday = (start + dt.timedelta(days=d)).weekday() < 5
-            writer.write(_visit_chunk(seed, persons, places, events, plan(d, lo, hi), d, lo,
-                                      weekday, t0 + d * _DAY))  # fmt: skip
+            writer.write(
+                _visit_chunk(
+                    seed, persons, places, events, plan(d, lo, hi), d, lo, weekday, t0 + d * _DAY
+                )
+            )
         return writer.rows

@@ -61,10 +61,16 @@ _SEED = 20220104
 # How each table writes its instants (see the module docstring).
 _NAIVE, _NAIVE_T, _OFFSET, _UTC = "naive", "naive_t", "offset", "utc"
 _STYLE = {
-    "visits": _NAIVE, "proximity": _NAIVE_T, "samples": _NAIVE, "results": _OFFSET,
-    "symptoms": _NAIVE, "arrivals": _OFFSET, "departures": _OFFSET, "sequences": _UTC,
+    "visits": _NAIVE,
+    "proximity": _NAIVE_T,
+    "samples": _NAIVE,
+    "results": _OFFSET,
+    "symptoms": _NAIVE,
+    "arrivals": _OFFSET,
+    "departures": _OFFSET,
+    "sequences": _UTC,
     "purchases": _NAIVE,
-}  # fmt: skip
+}
 
 Value = str | int | float | bool | date | None
 
@@ -151,8 +157,16 @@ def _swab(
     positive: _Ct | None = None,
 ) -> None:
     """One single-tube PCR sample and its result."""
-    t.add("samples", sample_id=sample_id, person_id=person, place_id=place,
-          collected_at=collected, test="pcr", purpose=purpose, item=item)  # fmt: skip
+    t.add(
+        "samples",
+        sample_id=sample_id,
+        person_id=person,
+        place_id=place,
+        collected_at=collected,
+        test="pcr",
+        purpose=purpose,
+        item=item,
+    )
     _result(t, f"R-{sample_id}", reported, positive, sample_id=sample_id)
 
 
@@ -166,16 +180,21 @@ def _result(
     pool_id: str | None = None,
 ) -> None:
     t.add(
-        "results", result_id=result_id, sample_id=sample_id, pool_id=pool_id,
-        reported_at=reported, outcome="negative" if positive is None else "positive",
+        "results",
+        result_id=result_id,
+        sample_id=sample_id,
+        pool_id=pool_id,
+        reported_at=reported,
+        outcome="negative" if positive is None else "positive",
         ct=None if positive is None else positive.ct,
         ct_orf1ab=None if positive is None else positive.orf1ab,
         ct_n=None if positive is None else positive.n,
-    )  # fmt: skip
+    )
 
 
-def _visit(t: _Tables, person: str, place: str, start: datetime, end: datetime,
-           source: str | None) -> None:  # fmt: skip
+def _visit(
+    t: _Tables, person: str, place: str, start: datetime, end: datetime, source: str | None
+) -> None:
     t.add("visits", person_id=person, place_id=place, start=start, end=end, source=source)
 
 
@@ -187,10 +206,45 @@ def _minutes(rnd: random.Random, lo: int, hi: int) -> timedelta:
 # The closed loop
 # ------------------------------------------------------------------------------------------
 
-_GIVEN = ("Anna", "Lars", "Marie", "Tom", "Yuki", "Elena", "Jonas", "Sofia", "Mika", "Paul",
-          "Ines", "Ole", "Chloe", "Ken", "Lea", "Max", "Nora", "Ivan", "Sara", "Leo")  # fmt: skip
-_FAMILY = ("Berg", "Muller", "Dubois", "Smith", "Sato", "Rossi", "Novak", "Larsen", "Kim",
-           "Petrov", "Hansen", "Meier", "Brown", "Ito", "Costa")  # fmt: skip
+_GIVEN = (
+    "Anna",
+    "Lars",
+    "Marie",
+    "Tom",
+    "Yuki",
+    "Elena",
+    "Jonas",
+    "Sofia",
+    "Mika",
+    "Paul",
+    "Ines",
+    "Ole",
+    "Chloe",
+    "Ken",
+    "Lea",
+    "Max",
+    "Nora",
+    "Ivan",
+    "Sara",
+    "Leo",
+)
+_FAMILY = (
+    "Berg",
+    "Muller",
+    "Dubois",
+    "Smith",
+    "Sato",
+    "Rossi",
+    "Novak",
+    "Larsen",
+    "Kim",
+    "Petrov",
+    "Hansen",
+    "Meier",
+    "Brown",
+    "Ito",
+    "Costa",
+)
 
 # (group, first and last member number, hotel, birth years)
 _LOOP_GROUPS = (
@@ -233,17 +287,33 @@ class _Member:
 
 def _loop_places(t: _Tables) -> dict[str, list[str]]:
     """Hotels → floors → rooms, dining halls, venues, shuttles, isolation; rooms by hotel."""
-    def place(place_id: str, kind: str, name: str, parent: str | None = None,
-              district: str = "Chaoyang", capacity: int | None = None,
-              loop: str | None = LOOP_ID) -> None:  # fmt: skip
-        t.add("places", place_id=place_id, kind=kind, district=district, parent_id=parent,
-              loop_id=loop, capacity=capacity, name=name)  # fmt: skip
 
-    place("PEK", "airport", "Beijing Capital International Airport", district="Shunyi",
-          loop=None)
+    def place(
+        place_id: str,
+        kind: str,
+        name: str,
+        parent: str | None = None,
+        district: str = "Chaoyang",
+        capacity: int | None = None,
+        loop: str | None = LOOP_ID,
+    ) -> None:
+        t.add(
+            "places",
+            place_id=place_id,
+            kind=kind,
+            district=district,
+            parent_id=parent,
+            loop_id=loop,
+            capacity=capacity,
+            name=name,
+        )
+
+    place("PEK", "airport", "Beijing Capital International Airport", district="Shunyi", loop=None)
     rooms: dict[str, list[str]] = {}
-    for hotel, name, floors in (("H-ATH", "Olympic Village residence", (3, 4, 5, 6, 7)),
-                                ("H-MED", "Media hotel", (2, 3, 4, 5, 6, 7))):  # fmt: skip
+    for hotel, name, floors in (
+        ("H-ATH", "Olympic Village residence", (3, 4, 5, 6, 7)),
+        ("H-MED", "Media hotel", (2, 3, 4, 5, 6, 7)),
+    ):
         place(hotel, "hotel", name, capacity=200)
         rooms[hotel] = []
         for f in floors:
@@ -253,8 +323,7 @@ def _loop_places(t: _Tables) -> dict[str, list[str]]:
                 room = f"{floor}-R{r:02d}"
                 place(room, "room", f"{name} room {f}{r:02d}", parent=floor, capacity=2)
                 rooms[hotel].append(room)
-        place(f"{hotel}-DINING", "restaurant", f"{name} dining hall", parent=hotel,
-              capacity=300)
+        place(f"{hotel}-DINING", "restaurant", f"{name} dining hall", parent=hotel, capacity=300)
     place("V-NSSO", "venue", "National Speed Skating Oval", capacity=12000)
     place("V-CIS", "venue", "Capital Indoor Stadium", district="Haidian", capacity=18000)
     place("V-MMC", "venue", "Main Media Centre", capacity=6000)
@@ -285,10 +354,17 @@ def _loop_members(t: _Tables, rnd: random.Random, rooms: dict[str, list[str]]) -
                 member.departs = _at(17, 14) + _minutes(rnd, 0, 240)
             members.append(member)
             household = f"LH-{room.removeprefix('H-')}"
-            t.add("persons", person_id=pid, household_id=household, district="Chaoyang",
-                  birth_year=rnd.randint(born_lo, born_hi), sex=rnd.choice(("female", "male")),
-                  group=group, loop_id=LOOP_ID,
-                  name=f"{rnd.choice(_GIVEN)} {rnd.choice(_FAMILY)}")  # fmt: skip
+            t.add(
+                "persons",
+                person_id=pid,
+                household_id=household,
+                district="Chaoyang",
+                birth_year=rnd.randint(born_lo, born_hi),
+                sex=rnd.choice(("female", "male")),
+                group=group,
+                loop_id=LOOP_ID,
+                name=f"{rnd.choice(_GIVEN)} {rnd.choice(_FAMILY)}",
+            )
     return members
 
 
@@ -296,34 +372,54 @@ def _loop_arrivals(t: _Tables, rnd: random.Random, members: list[_Member]) -> No
     """Arrival events, the airport passage, the arrival PCR and what follows it."""
     for m in members:
         if m.group == "staff":
-            t.add("arrivals", person_id=m.person_id, arrived_at=m.arrived,
-                  origin="Beijing", vaccinated_on=date(2021, 11, 20))  # fmt: skip
+            t.add(
+                "arrivals",
+                person_id=m.person_id,
+                arrived_at=m.arrived,
+                origin="Beijing",
+                vaccinated_on=date(2021, 11, 20),
+            )
             collected = m.arrived + _minutes(rnd, 20, 40)
         else:
             flight = next(f for f in _FLIGHTS if f[0] <= m.arrived < f[0] + timedelta(hours=1))
-            vaccinated = date(2021, 12, 28) if m.person_id == LATE_VACCINATED else (
-                date(2021, 6, 1) + timedelta(days=rnd.randint(0, 150)))  # fmt: skip
-            t.add("arrivals", person_id=m.person_id, arrived_at=m.arrived, origin=flight[2],
-                  port="PEK", flight=flight[1], vaccinated_on=vaccinated)  # fmt: skip
+            vaccinated = (
+                date(2021, 12, 28)
+                if m.person_id == LATE_VACCINATED
+                else (date(2021, 6, 1) + timedelta(days=rnd.randint(0, 150)))
+            )
+            t.add(
+                "arrivals",
+                person_id=m.person_id,
+                arrived_at=m.arrived,
+                origin=flight[2],
+                port="PEK",
+                flight=flight[1],
+                vaccinated_on=vaccinated,
+            )
             collected = m.arrived + _minutes(rnd, 25, 50)
-            _visit(t, m.person_id, "PEK", m.arrived, collected + _minutes(rnd, 20, 40),
-                   "manifest")
+            _visit(t, m.person_id, "PEK", m.arrived, collected + _minutes(rnd, 20, 40), "manifest")
         reported = collected + _minutes(rnd, 240, 330)
         positive = {
             AIRPORT_POSITIVE: _Ct(24.3, 23.8),
             AIRPORT_INDETERMINATE: _Ct(37.1, 38.0),
             AIRPORT_DISCORDANT: _Ct(32.2, 31.6),
         }.get(m.person_id)
-        _swab(t, f"ARR-{m.person_id}", collected, reported, "arrival", person=m.person_id,
-              positive=positive)
+        _swab(
+            t,
+            f"ARR-{m.person_id}",
+            collected,
+            reported,
+            "arrival",
+            person=m.person_id,
+            positive=positive,
+        )
         if m.person_id == AIRPORT_DISCORDANT:
             # Confirmatory test negative, then one more negative at least 24 h later.
-            for k, (taken, back) in enumerate(((_at(7, 22), _at(8, 3, 30)),
-                                               (_at(8, 22, 30), _at(9, 4, 10))), 1):
-                _swab(t, f"CNF-{m.person_id}-{k}", taken, back, "diagnostic",
-                      person=m.person_id)  # fmt: skip
-    t.add("sequences", sample_id=f"ARR-{AIRPORT_POSITIVE}", lineage="BA.1",
-          reported_at=_at(8, 17))  # fmt: skip
+            for k, (taken, back) in enumerate(
+                ((_at(7, 22), _at(8, 3, 30)), (_at(8, 22, 30), _at(9, 4, 10))), 1
+            ):
+                _swab(t, f"CNF-{m.person_id}-{k}", taken, back, "diagnostic", person=m.person_id)
+    t.add("sequences", sample_id=f"ARR-{AIRPORT_POSITIVE}", lineage="BA.1", reported_at=_at(8, 17))
 
 
 def _loop_daily(t: _Tables, rnd: random.Random, members: list[_Member]) -> None:
@@ -341,8 +437,13 @@ def _loop_daily(t: _Tables, rnd: random.Random, members: list[_Member]) -> None:
         else:
             _visit(t, pid, m.room, check_in, check_out, "booking")
         if m.departs is not None:
-            t.add("departures", person_id=pid, departed_at=m.departs,
-                  destination=_origin(m), port="PEK")  # fmt: skip
+            t.add(
+                "departures",
+                person_id=pid,
+                departed_at=m.departs,
+                destination=_origin(m),
+                port="PEK",
+            )
 
         for day in _days(m.arrived.day + 1, 18):
             morning = _at(day, 0)
@@ -351,8 +452,13 @@ def _loop_daily(t: _Tables, rnd: random.Random, members: list[_Member]) -> None:
             isolated = (pid == AIRPORT_POSITIVE and day <= 16) or (pid == LOOP_CASE and day > 14)
             managed = pid == AIRPORT_INDETERMINATE and day <= 15
             waiting = pid == AIRPORT_DISCORDANT and day <= 9
-            t.add("symptoms", person_id=pid, reported_at=_at(day, 7) + _minutes(rnd, 0, 50),
-                  severity="none", temperature_c=round(rnd.uniform(36.1, 37.0), 1))  # fmt: skip
+            t.add(
+                "symptoms",
+                person_id=pid,
+                reported_at=_at(day, 7) + _minutes(rnd, 0, 50),
+                severity="none",
+                temperature_c=round(rnd.uniform(36.1, 37.0), 1),
+            )
             if isolated:
                 _release_test(t, rnd, pid, day)
                 continue
@@ -360,8 +466,14 @@ def _loop_daily(t: _Tables, rnd: random.Random, members: list[_Member]) -> None:
                 # Ct 35–40: managed as a close contact, PCR twice a day, stays in the room.
                 for half, hour in (("AM", 8), ("PM", 18)):
                     taken = _at(day, hour) + _minutes(rnd, 0, 30)
-                    _swab(t, f"CON-{day:02d}{half}-{pid}", taken, taken + _minutes(rnd, 240, 300),
-                          "contact", person=pid)  # fmt: skip
+                    _swab(
+                        t,
+                        f"CON-{day:02d}{half}-{pid}",
+                        taken,
+                        taken + _minutes(rnd, 240, 300),
+                        "contact",
+                        person=pid,
+                    )
                 continue
             if waiting:
                 continue
@@ -369,29 +481,52 @@ def _loop_daily(t: _Tables, rnd: random.Random, members: list[_Member]) -> None:
             found = pid == LOOP_CASE and day == 14
             positive = _Ct(29.1, 28.6) if found else None
             reported = _at(day, 13, 10) if found else _at(day, 13) + _minutes(rnd, 0, 210)
-            _swab(t, f"SCR-202201{day:02d}-{pid}", taken, reported, "screening", person=pid,
-                  positive=positive)
+            _swab(
+                t,
+                f"SCR-202201{day:02d}-{pid}",
+                taken,
+                reported,
+                "screening",
+                person=pid,
+                positive=positive,
+            )
             _loop_movements(t, rnd, m, day)
-    t.add("sequences", sample_id=f"SCR-20220114-{LOOP_CASE}", lineage="BA.1.1",
-          reported_at=_at(16, 20))  # fmt: skip
+    t.add(
+        "sequences",
+        sample_id=f"SCR-20220114-{LOOP_CASE}",
+        lineage="BA.1.1",
+        reported_at=_at(16, 20),
+    )
 
 
 # Release tests of the isolated, by day: Ct (None = negative). Two negatives 24 h apart end
 # isolation for L070 on 16 Jan.
 _RELEASE: dict[str, dict[int, _Ct | None]] = {
-    AIRPORT_POSITIVE: {10: _Ct(30.3, 29.8), 11: _Ct(32.0, 31.5), 12: _Ct(34.4, 33.9),
-                       13: _Ct(36.9, 36.4), 14: None, 15: None},
-    LOOP_CASE: {15: _Ct(28.4, 27.9), 16: _Ct(30.7, 30.2), 17: _Ct(33.3, 32.8),
-                18: _Ct(35.4, 34.9)},
-}  # fmt: skip
+    AIRPORT_POSITIVE: {
+        10: _Ct(30.3, 29.8),
+        11: _Ct(32.0, 31.5),
+        12: _Ct(34.4, 33.9),
+        13: _Ct(36.9, 36.4),
+        14: None,
+        15: None,
+    },
+    LOOP_CASE: {15: _Ct(28.4, 27.9), 16: _Ct(30.7, 30.2), 17: _Ct(33.3, 32.8), 18: _Ct(35.4, 34.9)},
+}
 
 
 def _release_test(t: _Tables, rnd: random.Random, pid: str, day: int) -> None:
     tests = _RELEASE.get(pid, {})
     if day in tests:
         taken = _at(day, 9) + _minutes(rnd, 0, 30)
-        _swab(t, f"REL-202201{day:02d}-{pid}", taken, taken + _minutes(rnd, 300, 420),
-              "release", person=pid, positive=tests[day])  # fmt: skip
+        _swab(
+            t,
+            f"REL-202201{day:02d}-{pid}",
+            taken,
+            taken + _minutes(rnd, 300, 420),
+            "release",
+            person=pid,
+            positive=tests[day],
+        )
 
 
 def _origin(m: _Member) -> str:
@@ -405,8 +540,14 @@ def _loop_movements(t: _Tables, rnd: random.Random, m: _Member, day: int) -> Non
         ride = _at(day, 8, 40) + _minutes(rnd, 0, 15)
         venue = "V-NSSO" if int(pid[1:]) % 2 else "V-CIS"
         _visit(t, pid, "T-LOOP-1", ride, ride + _minutes(rnd, 25, 35), "badge")
-        _visit(t, pid, venue, _at(day, 9, 30) + _minutes(rnd, 0, 20),
-               _at(day, 12) + _minutes(rnd, 0, 30), "badge")  # fmt: skip
+        _visit(
+            t,
+            pid,
+            venue,
+            _at(day, 9, 30) + _minutes(rnd, 0, 20),
+            _at(day, 12) + _minutes(rnd, 0, 30),
+            "badge",
+        )
         meal = _at(day, 12, 45) + _minutes(rnd, 0, 30)
         _visit(t, pid, "H-ATH-DINING", meal, meal + _minutes(rnd, 30, 50), "badge")
         return
@@ -418,8 +559,11 @@ def _loop_movements(t: _Tables, rnd: random.Random, m: _Member, day: int) -> Non
         _visit(t, pid, "V-MMC", arrive, _at(day, 13, 40), "badge")
         return
     _visit(t, pid, "V-MMC", arrive, _at(day, 17, 30) + _minutes(rnd, 0, 60), "badge")
-    meal = _at(day, 19) + _minutes(rnd, 0, 30) if m.group == "media" else (
-        _at(day, 18, 45) + _minutes(rnd, 0, 10))  # fmt: skip
+    meal = (
+        _at(day, 19) + _minutes(rnd, 0, 30)
+        if m.group == "media"
+        else (_at(day, 18, 45) + _minutes(rnd, 0, 10))
+    )
     # Staff eat before the media arrive, so they share the hall only briefly.
     _visit(t, pid, "H-MED-DINING", meal, meal + _minutes(rnd, 40, 50), "badge")
 
@@ -437,17 +581,33 @@ _CASE_PROXIMITY = (
 
 def _loop_proximity(t: _Tables, rnd: random.Random, members: list[_Member]) -> None:
     for other, start, minutes, metres in _CASE_PROXIMITY:
-        t.add("proximity", person_id=LOOP_CASE, other_person_id=other, start=start,
-              end=start + timedelta(minutes=minutes), distance_m=metres, source="badge")
+        t.add(
+            "proximity",
+            person_id=LOOP_CASE,
+            other_person_id=other,
+            start=start,
+            end=start + timedelta(minutes=minutes),
+            distance_m=metres,
+            source="badge",
+        )
     # Background encounters between other members, all in the loop's working hours.
-    others = [m.person_id for m in members
-              if m.person_id not in (LOOP_CASE, AIRPORT_POSITIVE, AIRPORT_INDETERMINATE)]
+    others = [
+        m.person_id
+        for m in members
+        if m.person_id not in (LOOP_CASE, AIRPORT_POSITIVE, AIRPORT_INDETERMINATE)
+    ]
     for _ in range(40):
         a, b = rnd.sample(others, 2)
         start = _at(rnd.randint(11, 16), rnd.randint(9, 16), rnd.randint(0, 59))
-        t.add("proximity", person_id=a, other_person_id=b, start=start,
-              end=start + _minutes(rnd, 3, 40), distance_m=round(rnd.uniform(0.5, 5.0), 1),
-              source="badge")  # fmt: skip
+        t.add(
+            "proximity",
+            person_id=a,
+            other_person_id=b,
+            start=start,
+            end=start + _minutes(rnd, 3, 40),
+            distance_m=round(rnd.uniform(0.5, 5.0), 1),
+            source="badge",
+        )
 
 
 def _build_loop(t: _Tables, rnd: random.Random) -> None:
@@ -462,10 +622,45 @@ def _build_loop(t: _Tables, rnd: random.Random) -> None:
 # Fengtai district
 # ------------------------------------------------------------------------------------------
 
-_SURNAMES = ("Wang", "Li", "Zhang", "Liu", "Chen", "Yang", "Zhao", "Huang", "Zhou", "Wu",
-             "Xu", "Sun", "Ma", "Zhu", "Hu")  # fmt: skip
-_NAMES = ("Wei", "Fang", "Na", "Min", "Jing", "Lei", "Yan", "Jun", "Tao", "Ming", "Xiu",
-          "Hui", "Qiang", "Lin", "Ping", "Bo", "Yu", "Hong", "Kai", "Mei")  # fmt: skip
+_SURNAMES = (
+    "Wang",
+    "Li",
+    "Zhang",
+    "Liu",
+    "Chen",
+    "Yang",
+    "Zhao",
+    "Huang",
+    "Zhou",
+    "Wu",
+    "Xu",
+    "Sun",
+    "Ma",
+    "Zhu",
+    "Hu",
+)
+_NAMES = (
+    "Wei",
+    "Fang",
+    "Na",
+    "Min",
+    "Jing",
+    "Lei",
+    "Yan",
+    "Jun",
+    "Tao",
+    "Ming",
+    "Xiu",
+    "Hui",
+    "Qiang",
+    "Lin",
+    "Ping",
+    "Bo",
+    "Yu",
+    "Hong",
+    "Kai",
+    "Mei",
+)
 
 _CITY_PLACES = (
     # place_id, kind, name, parent, capacity
@@ -483,8 +678,18 @@ _CITY_PLACES = (
     ("F-QUAR", "quarantine_site", "Fengtai centralised quarantine hotel", None, 400),
     ("PKX", "airport", "Beijing Daxing International Airport", None, None),
 )
-_WORKPLACES = ("F-OFFICE", "F-OFFICE", "F-DEPOT", "F-POST", "F-COLD", "F-SCHOOL", "F-REST",
-               "F-MARKET", "F-PHARMACY", "F-HOSPITAL")  # fmt: skip
+_WORKPLACES = (
+    "F-OFFICE",
+    "F-OFFICE",
+    "F-DEPOT",
+    "F-POST",
+    "F-COLD",
+    "F-SCHOOL",
+    "F-REST",
+    "F-MARKET",
+    "F-PHARMACY",
+    "F-HOSPITAL",
+)
 # Households of 1–5, taken in turn: the age range of each member.
 _HOUSEHOLD_KINDS: tuple[tuple[tuple[int, int], ...], ...] = (
     ((70, 90),),
@@ -515,11 +720,20 @@ def _city_people(t: _Tables, rnd: random.Random) -> list[_Resident]:
         ages = _HOUSEHOLD_KINDS[h % len(_HOUSEHOLD_KINDS)]
         h += 1
         hid = f"FH{h:03d}"
-        t.add("places", place_id=f"HOME-{hid}", kind="home", district=CITY_DISTRICT,
-              name=f"Home of household {hid}")  # fmt: skip
+        t.add(
+            "places",
+            place_id=f"HOME-{hid}",
+            kind="home",
+            district=CITY_DISTRICT,
+            name=f"Home of household {hid}",
+        )
         for k, (lo, hi) in enumerate(ages[: 250 - len(people)]):
-            r = _Resident(f"F{len(people) + 1:03d}", hid, rnd.randint(lo, hi),
-                          "female" if (k % 2 == 1) != (rnd.random() < 0.1) else "male")
+            r = _Resident(
+                f"F{len(people) + 1:03d}",
+                hid,
+                rnd.randint(lo, hi),
+                "female" if (k % 2 == 1) != (rnd.random() < 0.1) else "male",
+            )
             if 22 <= r.age <= 60 and rnd.random() < 0.8:
                 r.work = rnd.choice(_WORKPLACES)
             people.append(r)
@@ -528,12 +742,19 @@ def _city_people(t: _Tables, rnd: random.Random) -> list[_Resident]:
     pregnant = set(sorted(pregnant)[1:30:10])
     for r in people:
         comorbid = rnd.random() < (0.35 if r.age >= 65 else 0.04)
-        t.add("persons", person_id=r.person_id, household_id=r.household,
-              birth_year=2022 - r.age - (1 if rnd.random() < 0.5 else 0),
-              district=CITY_DISTRICT, sex=r.sex, group="resident",
-              pregnant=(r.person_id in pregnant) if r.sex == "female" else None,
-              comorbidity=comorbid, name=f"{_surname(r)} {rnd.choice(_NAMES)}",
-              phone=f"139{rnd.randint(0, 99_999_999):08d}" if r.age >= 16 else None)
+        t.add(
+            "persons",
+            person_id=r.person_id,
+            household_id=r.household,
+            birth_year=2022 - r.age - (1 if rnd.random() < 0.5 else 0),
+            district=CITY_DISTRICT,
+            sex=r.sex,
+            group="resident",
+            pregnant=(r.person_id in pregnant) if r.sex == "female" else None,
+            comorbidity=comorbid,
+            name=f"{_surname(r)} {rnd.choice(_NAMES)}",
+            phone=f"139{rnd.randint(0, 99_999_999):08d}" if r.age >= 16 else None,
+        )
     return people
 
 
@@ -605,28 +826,78 @@ def _city_tests(t: _Tables, rnd: random.Random, city: _City) -> None:
         for r in city.people:
             if r.work == "F-COLD":
                 taken = _at(day, 10) + _minutes(rnd, 0, 30)
-                _swab(t, f"SCR-202201{day:02d}-{r.person_id}", taken,
-                      taken + _minutes(rnd, 300, 400), "screening", person=r.person_id)
+                _swab(
+                    t,
+                    f"SCR-202201{day:02d}-{r.person_id}",
+                    taken,
+                    taken + _minutes(rnd, 300, 400),
+                    "screening",
+                    person=r.person_id,
+                )
     # The Omicron case at the fever clinic, then the household.
-    t.add("symptoms", person_id=o.person_id, reported_at=_at(15, 9, 20), onset=date(2022, 1, 13),
-          severity="mild", temperature_c=37.8)  # fmt: skip
-    _swab(t, f"DX-20220115-{o.person_id}", _at(15, 10, 5), _at(15, 15, 42), "diagnostic",
-          person=o.person_id, positive=_Ct(22.9, 22.4))
-    t.add("sequences", sample_id=f"DX-20220115-{o.person_id}", lineage="BA.1.1",
-          reported_at=_at(16, 11))  # fmt: skip
+    t.add(
+        "symptoms",
+        person_id=o.person_id,
+        reported_at=_at(15, 9, 20),
+        onset=date(2022, 1, 13),
+        severity="mild",
+        temperature_c=37.8,
+    )
+    _swab(
+        t,
+        f"DX-20220115-{o.person_id}",
+        _at(15, 10, 5),
+        _at(15, 15, 42),
+        "diagnostic",
+        person=o.person_id,
+        positive=_Ct(22.9, 22.4),
+    )
+    t.add(
+        "sequences",
+        sample_id=f"DX-20220115-{o.person_id}",
+        lineage="BA.1.1",
+        reported_at=_at(16, 11),
+    )
     quarantined = [r for r in city.household_of(o) if r is not o]
     for r in quarantined:
         taken = _at(15, 19) + _minutes(rnd, 0, 30)
-        _swab(t, f"CON-20220115-{r.person_id}", taken, taken + _minutes(rnd, 300, 360),
-              "contact", person=r.person_id)
+        _swab(
+            t,
+            f"CON-20220115-{r.person_id}",
+            taken,
+            taken + _minutes(rnd, 300, 360),
+            "contact",
+            person=r.person_id,
+        )
     # The letter from Canada, and the cold-chain goods.
-    _swab(t, "ENV-0001", _at(16, 10, 30), _at(16, 18, 20), "environment", place="F-POST",
-          item="letter mailed from Canada", positive=_Ct(33.8, 33.1))
-    _swab(t, "ENV-0002", _at(17, 9), _at(17, 15, 10), "environment", place="F-COLD",
-          item="imported frozen pork packaging")
+    _swab(
+        t,
+        "ENV-0001",
+        _at(16, 10, 30),
+        _at(16, 18, 20),
+        "environment",
+        place="F-POST",
+        item="letter mailed from Canada",
+        positive=_Ct(33.8, 33.1),
+    )
+    _swab(
+        t,
+        "ENV-0002",
+        _at(17, 9),
+        _at(17, 15, 10),
+        "environment",
+        place="F-COLD",
+        item="imported frozen pork packaging",
+    )
     _mass_round(t, rnd, city, exclude={o.person_id, *(r.person_id for r in quarantined)})
-    t.add("symptoms", person_id=d.person_id, reported_at=_at(19, 9, 30), onset=date(2022, 1, 19),
-          severity="mild", temperature_c=37.6)  # fmt: skip
+    t.add(
+        "symptoms",
+        person_id=d.person_id,
+        reported_at=_at(19, 9, 30),
+        onset=date(2022, 1, 19),
+        severity="mild",
+        temperature_c=37.6,
+    )
 
 
 MASS_DATE = date(2022, 1, 16)
@@ -640,45 +911,89 @@ def _mass_round(t: _Tables, rnd: random.Random, city: _City, exclude: set[str]) 
         pool_id = f"POOL-0116-{k:02d}"
         first = _at(16, 8) + timedelta(minutes=15 * k)
         for i, r in enumerate(members):
-            t.add("samples", sample_id=f"MASS-0116-{r.person_id}", person_id=r.person_id,
-                  collected_at=first + timedelta(minutes=i), test="pcr", pool_id=pool_id,
-                  purpose="mass")  # fmt: skip
+            t.add(
+                "samples",
+                sample_id=f"MASS-0116-{r.person_id}",
+                person_id=r.person_id,
+                collected_at=first + timedelta(minutes=i),
+                test="pcr",
+                pool_id=pool_id,
+                purpose="mass",
+            )
         positive = city.delta in members
-        _result(t, f"R-{pool_id}", _at(16, 20) + timedelta(minutes=5 * k),
-                _Ct(31.9, 31.4) if positive else None, pool_id=pool_id)
+        _result(
+            t,
+            f"R-{pool_id}",
+            _at(16, 20) + timedelta(minutes=5 * k),
+            _Ct(31.9, 31.4) if positive else None,
+            pool_id=pool_id,
+        )
         if not positive:
             continue
         if len(members) != 10:
             raise AssertionError("the positive pool must be a full 10-in-1 pool")
         for r in members:
             taken = _at(17, 7) + _minutes(rnd, 0, 30)
-            _swab(t, f"RET-0117-{r.person_id}", taken, _at(17, 13) + _minutes(rnd, 0, 30),
-                  "mass", person=r.person_id,
-                  positive=_Ct(27.9, 27.2) if r is city.delta else None)  # fmt: skip
-    t.add("sequences", sample_id=f"RET-0117-{city.delta.person_id}", lineage="AY.4",
-          reported_at=_at(18, 16, 15))  # fmt: skip
+            _swab(
+                t,
+                f"RET-0117-{r.person_id}",
+                taken,
+                _at(17, 13) + _minutes(rnd, 0, 30),
+                "mass",
+                person=r.person_id,
+                positive=_Ct(27.9, 27.2) if r is city.delta else None,
+            )
+    t.add(
+        "sequences",
+        sample_id=f"RET-0117-{city.delta.person_id}",
+        lineage="AY.4",
+        reported_at=_at(18, 16, 15),
+    )
 
 
 def _city_purchases(t: _Tables, rnd: random.Random, city: _City) -> None:
     """Fever and cough medicines bought at the pharmacy; all but the last buyer get tested."""
     o = city.omicron
-    others = [r for r in city.people if r.age >= 18 and r.work is None
-              and r.household not in (o.household, city.delta.household)][:5]  # fmt: skip
+    others = [
+        r
+        for r in city.people
+        if r.age >= 18 and r.work is None and r.household not in (o.household, city.delta.household)
+    ][:5]
     sales = [(o, _at(14, 19, 40), "antipyretic")] + [
         (r, _at(day, rnd.randint(9, 20), rnd.randint(0, 59)), category)
-        for r, day, category in zip(others, (12, 13, 14, 15, 16),
-                                    ("antipyretic", "cough", "antipyretic", "antibiotic",
-                                     "antipyretic"), strict=True)
-    ]  # fmt: skip
+        for r, day, category in zip(
+            others,
+            (12, 13, 14, 15, 16),
+            ("antipyretic", "cough", "antipyretic", "antibiotic", "antipyretic"),
+            strict=True,
+        )
+    ]
     for r, at, category in sales:
-        t.add("purchases", person_id=r.person_id, place_id="F-PHARMACY", bought_at=at,
-              category=category)
-        _visit(t, r.person_id, "F-PHARMACY", at - timedelta(minutes=3), at + _minutes(rnd, 4, 8),
-               "scan")  # fmt: skip
+        t.add(
+            "purchases",
+            person_id=r.person_id,
+            place_id="F-PHARMACY",
+            bought_at=at,
+            category=category,
+        )
+        _visit(
+            t,
+            r.person_id,
+            "F-PHARMACY",
+            at - timedelta(minutes=3),
+            at + _minutes(rnd, 4, 8),
+            "scan",
+        )
     for r, at, _ in sales[1:-1]:
         taken = at + timedelta(hours=20)
-        _swab(t, f"DX-{taken:%Y%m%d}-{r.person_id}", taken, taken + _minutes(rnd, 300, 400),
-              "diagnostic", person=r.person_id)  # fmt: skip
+        _swab(
+            t,
+            f"DX-{taken:%Y%m%d}-{r.person_id}",
+            taken,
+            taken + _minutes(rnd, 300, 400),
+            "diagnostic",
+            person=r.person_id,
+        )
 
 
 def _city_travellers(t: _Tables, rnd: random.Random) -> None:
@@ -688,25 +1003,51 @@ def _city_travellers(t: _Tables, rnd: random.Random) -> None:
         ("T002", "traveller", "TH002", "Fengtai", _at(12, 10, 5), "Xi'an", "Beijing West", None),
         ("T003", "traveller", "TH003", "Fengtai", _at(13, 18, 40), "Tianjin", None, None),
         ("DIP001", "diplomat", "DH001", "Chaoyang", _at(12, 16, 25), "Canada", "PEK", "AC31"),
-    )  # fmt: skip
+    )
     for pid, group, hid, district, arrived, origin, port, flight in travellers:
-        t.add("persons", person_id=pid, household_id=hid, birth_year=rnd.randint(1960, 1995),
-              district=district, sex=rnd.choice(("female", "male")), group=group)
-        t.add("arrivals", person_id=pid, arrived_at=arrived, origin=origin, port=port,
-              flight=flight, vaccinated_on=date(2021, 8, 1) + timedelta(days=rnd.randint(0, 90)))
+        t.add(
+            "persons",
+            person_id=pid,
+            household_id=hid,
+            birth_year=rnd.randint(1960, 1995),
+            district=district,
+            sex=rnd.choice(("female", "male")),
+            group=group,
+        )
+        t.add(
+            "arrivals",
+            person_id=pid,
+            arrived_at=arrived,
+            origin=origin,
+            port=port,
+            flight=flight,
+            vaccinated_on=date(2021, 8, 1) + timedelta(days=rnd.randint(0, 90)),
+        )
         if port in ("PKX", "PEK"):
             _visit(t, pid, port, arrived, arrived + _minutes(rnd, 40, 80), "manifest")
         taken = arrived + timedelta(hours=20)
         _swab(t, f"ARR-{pid}", taken, taken + _minutes(rnd, 300, 400), "arrival", person=pid)
-    t.add("departures", person_id="T001", departed_at=_at(15, 17, 30), destination="Shanghai",
-          port="PKX")
+    t.add(
+        "departures",
+        person_id="T001",
+        departed_at=_at(15, 17, 30),
+        destination="Shanghai",
+        port="PKX",
+    )
 
 
 def _build_city(t: _Tables, rnd: random.Random) -> None:
     for place_id, kind, name, parent, capacity in _CITY_PLACES:
         district = "Daxing" if kind == "airport" else CITY_DISTRICT
-        t.add("places", place_id=place_id, kind=kind, district=district, parent_id=parent,
-              capacity=capacity, name=name)  # fmt: skip
+        t.add(
+            "places",
+            place_id=place_id,
+            kind=kind,
+            district=district,
+            parent_id=parent,
+            capacity=capacity,
+            name=name,
+        )
     city = _city_cast(_city_people(t, rnd))
     _city_visits(t, rnd, city)
     _city_tests(t, rnd, city)

@@ -24,6 +24,9 @@ import pyarrow.parquet as pq
 
 from ringfence.schema import ColumnType, Table
 
+# A long field is refused by the checks with a clear reason, not by the parser.
+csv.field_size_limit(1 << 30)
+
 LINE = "_line"
 SPAN = "_span"
 BLOCK_SIZE = 32 << 20
@@ -210,40 +213,48 @@ def _decoded_lines(block: bytes, first_line: int, bad: dict[int, str]) -> Iterat
 
 def _csv_block_slow(block: bytes, names: list[str], first_line: int, done: int) -> Chunk:
     bad: dict[int, str] = {}
-    reader = csv.reader(_decoded_lines(block, first_line, bad), strict=True)
+    lines_text = list(_decoded_lines(block, first_line, bad))
     columns: list[list[str]] = [[] for _ in names]
     lines: list[int] = []
     spans: list[int] = []
     problems: list[RowProblem] = []
-    previous_end = first_line - 1
-    while True:
+    position = 0  # index in lines_text of the next unread physical line
+    while position < len(lines_text):
+        reader = csv.reader(iter(lines_text[position:]))
+        consumed = 0
         try:
-            record = next(reader)
-        except StopIteration:
-            break
+            for record in reader:
+                start = first_line + position + consumed
+                span = reader.line_num - consumed
+                consumed = reader.line_num
+                _take_record(record, start, span, names, bad, columns, lines, spans, problems)
+            position = len(lines_text)
         except csv.Error as exc:
-            start = previous_end + 1
+            # Report the broken record and read on from the line after it.
+            start = first_line + position + consumed
             problems.append(RowProblem(start, "row", f"not valid CSV: {exc}"))
-            break  # the csv module cannot resynchronise after a broken quote
-        start, end = previous_end + 1, first_line - 1 + reader.line_num
-        previous_end = end
-        if not record:
-            continue  # a blank line is not a row
-        span = end - start + 1
-        broken = next((bad[n] for n in range(start, end + 1) if n in bad), None)
-        if broken is not None:
-            problems.append(RowProblem(start, "row", broken, span))
-        elif len(record) != len(names):
-            problems.append(RowProblem(start, "row", f"expected {len(names)} fields, found "
-                                       f"{len(record)}", span))
-        else:
-            for values, value in zip(columns, record, strict=True):
-                values.append(value)
-            lines.append(start)
-            spans.append(span)
+            position += max(reader.line_num, consumed + 1)
     data = pa.table({n: pa.array(v, pa.string()) for n, v in zip(names, columns, strict=True)})
     return Chunk(_with_lines(data, pa.array(lines, pa.int64()), pa.array(spans, pa.int32())),
                  problems, done)
+
+
+def _take_record(record: list[str], start: int, span: int, names: list[str],
+                 bad: dict[int, str], columns: list[list[str]], lines: list[int],
+                 spans: list[int], problems: list[RowProblem]) -> None:
+    if not record:
+        return  # a blank line is not a row
+    broken = next((bad[n] for n in range(start, start + span) if n in bad), None)
+    if broken is not None:
+        problems.append(RowProblem(start, "row", broken, span))
+    elif len(record) != len(names):
+        problems.append(RowProblem(start, "row", f"expected {len(names)} fields, found "
+                                   f"{len(record)}", span))
+    else:
+        for values, value in zip(columns, record, strict=True):
+            values.append(value)
+        lines.append(start)
+        spans.append(span)
 
 
 # -- JSON Lines -----------------------------------------------------------------------
