@@ -292,8 +292,10 @@ class _TableIngestion:
         """Decide staged rows set by set (duplicates, conflicts, references), append the rest."""
         if not self.staged_rows and not final:
             return
-        self._judge_keys()
+        # References first: a row refused for an unknown reference is not the first occurrence
+        # of its key, so a later row with the same key is judged on its own.
         self._judge_references(final=final)
+        self._judge_keys()
         self._append_and_collect()
         self.staged_rows = 0
 
@@ -337,9 +339,12 @@ class _TableIngestion:
         self.store.execute(
             f"INSERT INTO {q(self.verdict)} SELECT s._seq, CASE WHEN {differs} THEN 'conflict' "
             f"ELSE 'duplicate' END, '{key_names}', 'line ' || CAST(f.{q(LINE)} AS VARCHAR) "
-            f"FROM (SELECT {keys}, min(_seq) AS first_seq FROM {q(self.stage)} GROUP BY {keys} "
+            f"FROM (SELECT {keys}, min(_seq) AS first_seq FROM {q(self.stage)} x WHERE NOT EXISTS "
+            f"(SELECT 1 FROM {q(self.verdict)} v WHERE v._seq = x._seq) GROUP BY {keys} "
             f"HAVING count(*) > 1) m "
             f"JOIN {q(self.stage)} s ON {self._key_match('s', 'm')} AND s._seq <> m.first_seq "
+            f"AND NOT EXISTS (SELECT 1 FROM {q(self.verdict)} v WHERE v._seq = s._seq "
+            f"AND v.verdict IN ('reference', 'pending')) "
             f"JOIN {q(self.stage)} f ON f._seq = m.first_seq"
         )
 

@@ -1,0 +1,95 @@
+"""A kill in the middle of an ingest leaves the database readable and exactly as it was."""
+
+from __future__ import annotations
+
+import io
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from ringfence.examples.generate import generate
+from ringfence.store import export_table, ingest_files, open_store
+
+
+@pytest.fixture(scope="module")
+def city(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """About 400,000 visits: long enough to be killed halfway."""
+    out = tmp_path_factory.mktemp("city")
+    generate(out, persons=40_000, days=10, seed=7)
+    return out
+
+
+def _prepare(url: str, city: Path) -> None:
+    with open_store(url, create=True) as store:
+        for kind in ("persons", "places"):
+            assert ingest_files(store, kind, [city / f"{kind}.csv"]).rejected_count == 0
+
+
+def _digest(url: str) -> dict[str, bytes]:
+    with open_store(url, read_only=True) as store:
+        tables = {}
+        for name in ("persons", "places"):
+            buffer = io.BytesIO()
+            export_table(store, name, "csv", buffer)
+            tables[name] = buffer.getvalue()
+        # Visits are compared by count and content checksums: cheap on both engines.
+        tables["visits"] = repr(store.fetchall(
+            'SELECT count(*), count(DISTINCT person_id), count(DISTINCT place_id), '
+            'min("start"), max("end") FROM visits')).encode()
+        tables["batches"] = repr(store.fetchall(
+            "SELECT batch_id, kind, rows_added FROM ingest_batches ORDER BY batch_id")).encode()
+        return tables
+
+
+def _ingest_command(url: str, city: Path) -> list[str]:
+    return [sys.executable, "-m", "ringfence", "ingest", "visits", str(city / "visits.csv"),
+            "--db", url, "--rejects-dir", str(city)]
+
+
+def _kill_after(seconds: float, url: str, city: Path) -> None:
+    """Start an ingest, SIGKILL it after `seconds`, and check it really was cut short."""
+    process = subprocess.Popen(_ingest_command(url, city), stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    time.sleep(seconds)
+    assert process.poll() is None, "the ingest finished before it could be killed"
+    os.kill(process.pid, signal.SIGKILL)
+    assert process.wait() == -signal.SIGKILL
+
+
+@pytest.mark.parametrize("engine", ["duckdb", "postgresql"])
+def test_sigkill_mid_batch_changes_nothing(engine: str, city: Path, tmp_path: Path,
+                                           request: pytest.FixtureRequest) -> None:
+    if engine == "duckdb":
+        full, killed = str(tmp_path / "full.duckdb"), str(tmp_path / "killed.duckdb")
+    else:
+        full = request.getfixturevalue("pg_url")
+        killed = full  # the same empty schema, measured first, then emptied again below
+    # How long a whole ingest takes here, so the kill lands in its middle.
+    _prepare(full, city)
+    before_full = _digest(full)
+    started = time.monotonic()
+    done = subprocess.run(_ingest_command(full, city), capture_output=True, text=True)
+    duration = time.monotonic() - started
+    assert done.returncode == 0, done.stderr
+    complete = _digest(full)
+    assert complete["visits"] != before_full["visits"]
+    if engine == "postgresql":
+        with open_store(full) as store:
+            store.execute("DELETE FROM visits")
+            store.execute("DELETE FROM ingest_batches WHERE kind = 'visits'")
+    else:
+        _prepare(killed, city)
+    before = _digest(killed)
+
+    _kill_after(duration * 0.6, killed, city)
+
+    assert _digest(killed) == before  # readable, and exactly as before the killed call
+    # ...and still usable: the same ingest now completes with the same result.
+    again = subprocess.run(_ingest_command(killed, city), capture_output=True, text=True)
+    assert again.returncode == 0, again.stderr
+    assert _digest(killed)["visits"] == complete["visits"]
