@@ -17,10 +17,17 @@ from .conftest import write
 COMMANDS = ["init", "ingest", "status", "export", "generate", "demo"]
 
 
-def ringfence(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None,
-              timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "ringfence", *args], capture_output=True,
-                          text=True, cwd=cwd, env={**os.environ, **(env or {})}, timeout=timeout)
+def ringfence(
+    *args: str, cwd: Path | None = None, env: dict[str, str] | None = None, timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "ringfence", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env={**os.environ, **(env or {})},
+        timeout=timeout,
+    )
 
 
 @pytest.mark.parametrize("command", COMMANDS)
@@ -33,41 +40,52 @@ def test_every_command_explains_itself_with_an_example(command: str) -> None:
 
 def test_ingest_exit_codes_messages_and_rejects_file(tmp_path: Path) -> None:
     db = str(tmp_path / "x.duckdb")
-    persons = write(tmp_path / "persons.csv", """
+    persons = write(
+        tmp_path / "persons.csv",
+        """
         person_id,household_id,birth_year,district
         P1,H1,1980,Fengtai
         P2,H2,19x0,Fengtai
-    """)
+    """,
+    )
     result = ringfence("ingest", "persons", str(persons), "--db", db)
     assert result.returncode == 1
     assert result.stderr.splitlines()[0] == f"{persons}:3: birth_year: not a whole number: '19x0'"
     assert "1 added" in result.stdout and "1 refused" in result.stdout
     rejects = tmp_path / "persons.rejects.csv"
     assert rejects.read_text().splitlines() == [
-        "line,field,reason,row", "3,birth_year,not a whole number: '19x0',\"P2,H2,19x0,Fengtai\""]
+        "line,field,reason,row",
+        "3,birth_year,not a whole number: '19x0',\"P2,H2,19x0,Fengtai\"",
+    ]
     # Fixed and sent again: the good row is already stored, the fixed one is added.
-    write(persons, """
+    write(
+        persons,
+        """
         person_id,household_id,birth_year,district
         P1,H1,1980,Fengtai
         P2,H2,1990,Fengtai
-    """)
+    """,
+    )
     result = ringfence("ingest", "persons", str(persons), "--db", db)
     assert result.returncode == 0, result.stderr
     assert "1 added, 1 already stored, 0 refused" in result.stdout
     assert not rejects.exists()
 
 
-@pytest.mark.parametrize("args", [
-    ["ingest", "visitz", "x.csv"],
-    ["ingest", "visits", "missing.csv"],
-    ["ingest", "visits", "data.xlsx"],
-    ["ingest", "visits", "v.csv", "--now", "yesterday"],
-    ["ingest", "visits", "v.csv", "--timezone", "Mars/Olympus"],
-    ["export", "nosuchtable"],
-    ["export", "visits", "--format", "xml"],
-    ["init", "--timezone", "Nowhere/Else"],
-    ["ingest"],
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["ingest", "visitz", "x.csv"],
+        ["ingest", "visits", "missing.csv"],
+        ["ingest", "visits", "data.xlsx"],
+        ["ingest", "visits", "v.csv", "--now", "yesterday"],
+        ["ingest", "visits", "v.csv", "--timezone", "Mars/Olympus"],
+        ["export", "nosuchtable"],
+        ["export", "visits", "--format", "xml"],
+        ["init", "--timezone", "Nowhere/Else"],
+        ["ingest"],
+    ],
+)
 def test_usage_errors_exit_2_with_one_line(tmp_path: Path, args: list[str]) -> None:
     write(tmp_path / "v.csv", "person_id,place_id,start,end\n")
     (tmp_path / "data.xlsx").write_bytes(b"PK")
@@ -81,8 +99,10 @@ def test_usage_errors_exit_2_with_one_line(tmp_path: Path, args: list[str]) -> N
 def test_debug_shows_the_traceback(tmp_path: Path) -> None:
     result = ringfence("status", "--db", str(tmp_path / "none.duckdb"))
     assert result.returncode == 1
-    assert result.stderr.strip() == (f"ringfence: error: there is no database at "
-                                     f"{tmp_path / 'none.duckdb'}; create one with `ringfence init`")
+    assert result.stderr.strip() == (
+        f"ringfence: error: there is no database at "
+        f"{tmp_path / 'none.duckdb'}; create one with `ringfence init`"
+    )
     debug = ringfence("status", "--db", str(tmp_path / "none.duckdb"), "--debug")
     assert "Traceback" in debug.stderr
 
@@ -105,10 +125,13 @@ def test_env_var_selects_the_database(tmp_path: Path) -> None:
 
 def test_export_to_stdout_and_to_a_parquet_file(tmp_path: Path) -> None:
     db = str(tmp_path / "x.duckdb")
-    persons = write(tmp_path / "persons.csv", """
+    persons = write(
+        tmp_path / "persons.csv",
+        """
         person_id,household_id,birth_year,district,name
         P1,H1,1980,Fengtai,"Wang, Fang"
-    """)
+    """,
+    )
     assert ringfence("ingest", "persons", str(persons), "--db", db).returncode == 0
     result = ringfence("export", "persons", "--db", db)
     assert result.stdout.splitlines()[0].startswith("person_id,household_id,birth_year")
@@ -122,9 +145,19 @@ def test_export_to_stdout_and_to_a_parquet_file(tmp_path: Path) -> None:
 def test_a_busy_duckdb_file_is_explained(tmp_path: Path) -> None:
     db = tmp_path / "busy.duckdb"
     assert ringfence("init", "--db", str(db)).returncode == 0
-    holder = subprocess.Popen([sys.executable, "-c", (
-        "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); print('held', flush=True); "
-        "time.sleep(60)"), str(db)], stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            (
+                "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); "
+                "print('held', flush=True); time.sleep(60)"
+            ),
+            str(db),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
         result = ringfence("status", "--db", str(db))
@@ -181,8 +214,9 @@ def test_generated_data_ingests_cleanly(tmp_path: Path) -> None:
 
 def test_captured_output_has_no_progress_bar_noise(tmp_path: Path) -> None:
     """A progress bar is drawn on a terminal only; CI logs and pipes get clean lines."""
-    persons = write(tmp_path / "persons.csv", "person_id,household_id,birth_year,district\n"
-                    "P1,H1,1980,F\n")
+    persons = write(
+        tmp_path / "persons.csv", "person_id,household_id,birth_year,district\nP1,H1,1980,F\n"
+    )
     result = ringfence("ingest", "persons", str(persons), "--db", str(tmp_path / "x.duckdb"))
     assert result.returncode == 0
     assert result.stderr == ""

@@ -38,23 +38,40 @@ def _digest(url: str) -> dict[str, bytes]:
             export_table(store, name, "csv", buffer)
             tables[name] = buffer.getvalue()
         # Visits are compared by count and content checksums: cheap on both engines.
-        tables["visits"] = repr(store.fetchall(
-            'SELECT count(*), count(DISTINCT person_id), count(DISTINCT place_id), '
-            'min("start"), max("end") FROM visits')).encode()
-        tables["batches"] = repr(store.fetchall(
-            "SELECT batch_id, kind, rows_added FROM ingest_batches ORDER BY batch_id")).encode()
+        tables["visits"] = repr(
+            store.fetchall(
+                "SELECT count(*), count(DISTINCT person_id), count(DISTINCT place_id), "
+                'min("start"), max("end") FROM visits'
+            )
+        ).encode()
+        tables["batches"] = repr(
+            store.fetchall(
+                "SELECT batch_id, kind, rows_added FROM ingest_batches ORDER BY batch_id"
+            )
+        ).encode()
         return tables
 
 
 def _ingest_command(url: str, city: Path) -> list[str]:
-    return [sys.executable, "-m", "ringfence", "ingest", "visits", str(city / "visits.csv"),
-            "--db", url, "--rejects-dir", str(city)]
+    return [
+        sys.executable,
+        "-m",
+        "ringfence",
+        "ingest",
+        "visits",
+        str(city / "visits.csv"),
+        "--db",
+        url,
+        "--rejects-dir",
+        str(city),
+    ]
 
 
 def _kill_after(seconds: float, url: str, city: Path) -> None:
     """Start an ingest, SIGKILL it after `seconds`, and check it really was cut short."""
-    process = subprocess.Popen(_ingest_command(url, city), stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        _ingest_command(url, city), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     time.sleep(seconds)
     assert process.poll() is None, "the ingest finished before it could be killed"
     os.kill(process.pid, signal.SIGKILL)
@@ -62,8 +79,9 @@ def _kill_after(seconds: float, url: str, city: Path) -> None:
 
 
 @pytest.mark.parametrize("engine", ["duckdb", "postgresql"])
-def test_sigkill_mid_batch_changes_nothing(engine: str, city: Path, tmp_path: Path,
-                                           request: pytest.FixtureRequest) -> None:
+def test_sigkill_mid_batch_changes_nothing(
+    engine: str, city: Path, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
     if engine == "duckdb":
         full, killed = str(tmp_path / "full.duckdb"), str(tmp_path / "killed.duckdb")
     else:

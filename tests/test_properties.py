@@ -23,8 +23,14 @@ PLACES = ("REST1", "MKT1")
 SOURCES = ("scan", "badge", "roster")
 BASE = datetime(2022, 1, 15, 8, 0)
 
-CORRUPTIONS = ("none", "unknown_person", "end_before_start", "bad_instant", "bad_source",
-               "missing_place")
+CORRUPTIONS = (
+    "none",
+    "unknown_person",
+    "end_before_start",
+    "bad_instant",
+    "bad_source",
+    "missing_place",
+)
 
 
 @st.composite
@@ -52,7 +58,9 @@ def visit_rows(draw: st.DrawFn) -> dict[str, Any]:
     return {"row": row, "valid": corruption == "none"}
 
 
-def oracle(batches: list[list[dict[str, Any]]]) -> tuple[dict[tuple[str, str, datetime], tuple[datetime, str]], list[int]]:  # noqa: E501
+def oracle(
+    batches: list[list[dict[str, Any]]],
+) -> tuple[dict[tuple[str, str, datetime], tuple[datetime, str]], list[int]]:
     """What the store should hold after ingesting `batches` in order, and refusals per batch."""
     stored: dict[tuple[str, str, datetime], tuple[datetime, str]] = {}
     refused = []
@@ -77,8 +85,13 @@ def stored_visits(store: Store) -> dict[tuple[str, str, datetime], tuple[datetim
     buffer = io.BytesIO()
     export_table(store, "visits", "csv", buffer)
     rows = csv.DictReader(buffer.getvalue().decode().splitlines())
-    return {(r["person_id"], r["place_id"], parse_instant(r["start"])):
-            (parse_instant(r["end"]), r["source"]) for r in rows}
+    return {
+        (r["person_id"], r["place_id"], parse_instant(r["start"])): (
+            parse_instant(r["end"]),
+            r["source"],
+        )
+        for r in rows
+    }
 
 
 def write_visits(path: Path, items: list[dict[str, Any]]) -> Path:
@@ -92,17 +105,23 @@ def write_visits(path: Path, items: list[dict[str, Any]]) -> Path:
 
 def fresh_store(url: str, directory: Path) -> Store:
     store = open_store(url, create=True)
-    persons = write(directory / "persons.csv", "person_id,household_id,birth_year,district\n"
-                    + "".join(f"{p},H{p},1980,Fengtai\n" for p in KNOWN_PERSONS))
-    places = write(directory / "places.csv", "place_id,kind,district\n"
-                   + "".join(f"{p},restaurant,Fengtai\n" for p in PLACES))
+    persons = write(
+        directory / "persons.csv",
+        "person_id,household_id,birth_year,district\n"
+        + "".join(f"{p},H{p},1980,Fengtai\n" for p in KNOWN_PERSONS),
+    )
+    places = write(
+        directory / "places.csv",
+        "place_id,kind,district\n" + "".join(f"{p},restaurant,Fengtai\n" for p in PLACES),
+    )
     ingest_files(store, "persons", [persons])
     ingest_files(store, "places", [places])
     return store
 
 
-CLOCK_SETTINGS = settings(max_examples=40, deadline=None,
-                          suppress_health_check=[HealthCheck.function_scoped_fixture])
+CLOCK_SETTINGS = settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 
 
 def check_batches(url: str, directory: Path, batches: list[list[dict[str, Any]]]) -> None:
@@ -118,14 +137,18 @@ def check_batches(url: str, directory: Path, batches: list[list[dict[str, Any]]]
 
 @CLOCK_SETTINGS
 @given(batches=st.lists(st.lists(visit_rows(), max_size=25), min_size=1, max_size=3))
-def test_stores_exactly_the_valid_rows(tmp_path_factory: Any, batches: list[list[dict[str, Any]]]) -> None:  # noqa: E501
+def test_stores_exactly_the_valid_rows(
+    tmp_path_factory: Any, batches: list[list[dict[str, Any]]]
+) -> None:
     directory = tmp_path_factory.mktemp("prop")
     check_batches(str(directory / "p.duckdb"), directory, batches)
 
 
 @CLOCK_SETTINGS
 @given(rows=st.lists(visit_rows(), max_size=30))
-def test_ingesting_twice_equals_ingesting_once(tmp_path_factory: Any, rows: list[dict[str, Any]]) -> None:  # noqa: E501
+def test_ingesting_twice_equals_ingesting_once(
+    tmp_path_factory: Any, rows: list[dict[str, Any]]
+) -> None:
     directory = tmp_path_factory.mktemp("twice")
     with fresh_store(str(directory / "t.duckdb"), directory) as store:
         path = write_visits(directory / "visits.csv", rows)
@@ -138,16 +161,18 @@ def test_ingesting_twice_equals_ingesting_once(tmp_path_factory: Any, rows: list
         assert second.duplicates == first.added + first.duplicates
 
 
-@settings(max_examples=8, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(batches=st.lists(st.lists(visit_rows(), max_size=25), min_size=1, max_size=2))
-def test_postgres_agrees_with_the_oracle(pg_url: str, tmp_path_factory: Any,
-                                         batches: list[list[dict[str, Any]]]) -> None:
+def test_postgres_agrees_with_the_oracle(
+    pg_url: str, tmp_path_factory: Any, batches: list[list[dict[str, Any]]]
+) -> None:
     require_postgres()
     directory = tmp_path_factory.mktemp("pg")
-    from .conftest import PG_BASE
-
     import psycopg
+
+    from .conftest import PG_BASE
 
     with psycopg.connect(PG_BASE, autocommit=True) as con:
         schema = pg_url.rsplit("%3D", 1)[1]
@@ -158,8 +183,13 @@ def test_postgres_agrees_with_the_oracle(pg_url: str, tmp_path_factory: Any,
 
 def test_oracle_sees_conflicts() -> None:
     """The oracle itself: a later valid row with the same key and other content is refused."""
-    row = {"person_id": "P1", "place_id": "REST1", "start": "2022-01-15 08:00:00",
-           "end": "2022-01-15T09:00:00+08:00", "source": "scan"}
+    row = {
+        "person_id": "P1",
+        "place_id": "REST1",
+        "start": "2022-01-15 08:00:00",
+        "end": "2022-01-15T09:00:00+08:00",
+        "source": "scan",
+    }
     other = dict(row, source="badge")
     stored, refused = oracle([[{"row": row, "valid": True}, {"row": other, "valid": True}]])
     assert refused == [1]

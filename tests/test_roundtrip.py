@@ -83,7 +83,17 @@ def test_exported_csv_ingests_again_as_duplicates(store: Store, tmp_path: Path) 
 
 
 def test_every_column_kind_is_exercised() -> None:
-    kinds = {c.type for t in EVENT_TABLES for c in t.columns
-             if any(c.name in line.split(",")[0:20] for line in SAMPLE_CSV[t.name].splitlines()[:1])}
-    assert kinds >= {ColumnType.STRING, ColumnType.INTEGER, ColumnType.FLOAT, ColumnType.BOOLEAN,
-                     ColumnType.DATE, ColumnType.INSTANT}
+    kinds = {
+        c.type
+        for t in EVENT_TABLES
+        for c in t.columns
+        if any(c.name in line.split(",")[0:20] for line in SAMPLE_CSV[t.name].splitlines()[:1])
+    }
+    assert kinds >= {
+        ColumnType.STRING,
+        ColumnType.INTEGER,
+        ColumnType.FLOAT,
+        ColumnType.BOOLEAN,
+        ColumnType.DATE,
+        ColumnType.INSTANT,
+    }

@@ -46,9 +46,12 @@ out = Console(highlight=False, soft_wrap=True)
 
 DbOption = Annotated[
     str | None,
-    typer.Option("--db", envvar="RINGFENCE_DB", show_envvar=True,
-                 help="Database: a DuckDB file path or a postgresql:// URL "
-                      "[default: ./ringfence.duckdb]"),
+    typer.Option(
+        "--db",
+        envvar="RINGFENCE_DB",
+        show_envvar=True,
+        help="Database: a DuckDB file path or a postgresql:// URL [default: ./ringfence.duckdb]",
+    ),
 ]
 DebugOption = Annotated[bool, typer.Option("--debug", help="Show the full traceback of an error.")]
 EVENT_KINDS = [t.name for t in EVENT_TABLES]
@@ -78,8 +81,11 @@ def _errors_as_lines(debug: bool) -> Iterator[None]:
     except Exception as exc:
         if debug:
             raise
-        err.print(f"ringfence: unexpected error: {type(exc).__name__}: {exc} "
-                  "(run again with --debug for the traceback)", markup=False)
+        err.print(
+            f"ringfence: unexpected error: {type(exc).__name__}: {exc} "
+            "(run again with --debug for the traceback)",
+            markup=False,
+        )
         raise typer.Exit(1) from None
 
 
@@ -91,8 +97,10 @@ def _run(debug: bool, step: Callable[[], T]) -> T:
 @app.command()
 def init(
     db: DbOption = None,
-    timezone: Annotated[str, typer.Option(help="The jurisdiction's time zone: naive instants "
-                                               "in inputs are read in it.")] = "Asia/Shanghai",
+    timezone: Annotated[
+        str,
+        typer.Option(help="The jurisdiction's time zone: naive instants in inputs are read in it."),
+    ] = "Asia/Shanghai",
     debug: DebugOption = False,
 ) -> None:
     """Create a database (or bring an older one up to date).
@@ -103,31 +111,56 @@ def init(
     def step() -> None:
         _check_timezone(timezone)
         with open_store(db, create=True, timezone=timezone) as store:
-            out.print(f"ringfence database ready: {store.url.masked} (schema version "
-                      f"{store.schema_version}, time zone {store.timezone})", markup=False)
+            out.print(
+                f"ringfence database ready: {store.url.masked} (schema version "
+                f"{store.schema_version}, time zone {store.timezone})",
+                markup=False,
+            )
 
     _run(debug, step)
 
 
 @app.command()
 def ingest(
-    kind: Annotated[str, typer.Argument(help=f"An event table ({', '.join(EVENT_KINDS)}) or lab "
-                                              f"messages ({', '.join(LAB_KINDS)}).")],
-    files: Annotated[list[Path], typer.Argument(help="CSV (with a header row), Parquet or JSON "
-                                                     "Lines files; FHIR JSON or HL7 files.")],
+    kind: Annotated[
+        str,
+        typer.Argument(
+            help=f"An event table ({', '.join(EVENT_KINDS)}) or lab "
+            f"messages ({', '.join(LAB_KINDS)})."
+        ),
+    ],
+    files: Annotated[
+        list[Path],
+        typer.Argument(
+            help="CSV (with a header row), Parquet or JSON Lines files; FHIR JSON or HL7 files."
+        ),
+    ],
     db: DbOption = None,
-    now: Annotated[str | None, typer.Option(help="The ingest clock (ISO 8601); events later "
-                                                 "than it plus the tolerance are refused "
-                                                 "[default: now].")] = None,
-    future_tolerance: Annotated[int, typer.Option(help="Minutes an event may lie in the future "
-                                                       "of the ingest clock (device clocks "
-                                                       "drift).")] = 60,
-    timezone: Annotated[str | None, typer.Option(help="Read naive instants in this time zone "
-                                                      "instead of the database's.")] = None,
-    rejects_dir: Annotated[Path | None, typer.Option(help="Write <file>.rejects.csv here "
-                                                          "instead of next to each input.")] = None,
-    show: Annotated[int, typer.Option(help="Refused rows to list on stderr (all are in the "
-                                           "rejects file).")] = 1000,
+    now: Annotated[
+        str | None,
+        typer.Option(
+            help="The ingest clock (ISO 8601); events later "
+            "than it plus the tolerance are refused "
+            "[default: now]."
+        ),
+    ] = None,
+    future_tolerance: Annotated[
+        int,
+        typer.Option(
+            help="Minutes an event may lie in the future of the ingest clock (device clocks drift)."
+        ),
+    ] = 60,
+    timezone: Annotated[
+        str | None,
+        typer.Option(help="Read naive instants in this time zone instead of the database's."),
+    ] = None,
+    rejects_dir: Annotated[
+        Path | None,
+        typer.Option(help="Write <file>.rejects.csv here instead of next to each input."),
+    ] = None,
+    show: Annotated[
+        int, typer.Option(help="Refused rows to list on stderr (all are in the rejects file).")
+    ] = 1000,
     debug: DebugOption = False,
 ) -> None:
     """Validate event files and store their valid rows as one atomic batch.
@@ -141,13 +174,21 @@ def ingest(
 
     def step() -> IngestReport:
         if kind not in EVENT_KINDS and kind not in LAB_KINDS:
-            raise UsageError(f"unknown kind {kind!r}; use one of: "
-                             f"{', '.join([*EVENT_KINDS, *LAB_KINDS])}")
+            raise UsageError(
+                f"unknown kind {kind!r}; use one of: {', '.join([*EVENT_KINDS, *LAB_KINDS])}"
+            )
         with open_store(db, create=True) as store:
             settings = _settings(store, now, timezone, future_tolerance)
             with progress_bar(err, f"ingest {kind}") as advance:
-                report = ingest_files(store, kind, files, settings=settings, progress=advance,
-                                      rejects_dir=rejects_dir, actor=_actor())
+                report = ingest_files(
+                    store,
+                    kind,
+                    files,
+                    settings=settings,
+                    progress=advance,
+                    rejects_dir=rejects_dir,
+                    actor=_actor(),
+                )
             print_ingest_report(report, out, err, show=show)
             return report
 
@@ -173,11 +214,15 @@ def status(db: DbOption = None, debug: DebugOption = False) -> None:
 def export(
     table: Annotated[str, typer.Argument(help="Any event or decision table.")],
     db: DbOption = None,
-    format: Annotated[str | None, typer.Option("--format", "-f", help="csv, parquet or jsonl "
-                                                                       "[default: from --out, "
-                                                                       "else csv]")] = None,
-    out_file: Annotated[Path | None, typer.Option("--out", "-o", help="Write here instead of "
-                                                                      "standard output.")] = None,
+    format: Annotated[
+        str | None,
+        typer.Option(
+            "--format", "-f", help="csv, parquet or jsonl [default: from --out, else csv]"
+        ),
+    ] = None,
+    out_file: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Write here instead of standard output.")
+    ] = None,
     debug: DebugOption = False,
 ) -> None:
     """Write a table as CSV, Parquet or JSON Lines (instants in local time with offset).
@@ -230,13 +275,19 @@ def generate(
             raise UsageError("--persons and --days must be at least 1")
         out_dir.mkdir(parents=True, exist_ok=True)
         with progress_bar(err, "generate") as advance:
+
             def report(table: str, done: int, total: int) -> None:
                 advance(done, total)
 
-            counts = generate_files(out_dir, persons=persons, days=days, seed=seed,
-                                    visits_per_person_day=visits_per_day,
-                                    fmt=format,  # type: ignore[arg-type]
-                                    progress=report)
+            counts = generate_files(
+                out_dir,
+                persons=persons,
+                days=days,
+                seed=seed,
+                visits_per_person_day=visits_per_day,
+                fmt=format,  # type: ignore[arg-type]
+                progress=report,
+            )
         for name, rows in counts.items():
             out.print(f"{name}: {rows:,} rows", markup=False)
 
@@ -245,8 +296,9 @@ def generate(
 
 @app.command()
 def demo(
-    db: Annotated[str, typer.Option("--db", help="Where to build the demo database "
-                                                  "(replaced if it exists).")] = "ringfence-demo.duckdb",
+    db: Annotated[
+        str, typer.Option("--db", help="Where to build the demo database (replaced if it exists).")
+    ] = "ringfence-demo.duckdb",
     debug: DebugOption = False,
 ) -> None:
     """Build a demo database from the bundled example (a closed loop and a city district).
@@ -262,15 +314,18 @@ def demo(
             settings = default_settings(store)
             for kind in EXAMPLE_TABLES:
                 path = directory / f"{kind}.csv"
-                report = ingest_files(store, kind, [path], settings=settings,
-                                      write_rejects=False, actor="demo")
+                report = ingest_files(
+                    store, kind, [path], settings=settings, write_rejects=False, actor="demo"
+                )
                 if report.rejected_count:
                     for rejection in report.rejections[:20]:
                         err.print(str(rejection), markup=False)
                     raise StoreError(f"the bundled example {kind} has refused rows")
             print_status(store, out)
-        out.print(f"\nExplore it: ringfence status --db {db}; "
-                  f"ringfence export visits --db {db}", markup=False)
+        out.print(
+            f"\nExplore it: ringfence status --db {db}; ringfence export visits --db {db}",
+            markup=False,
+        )
 
     _run(debug, step)
 
@@ -278,8 +333,9 @@ def demo(
 # -- helpers ----------------------------------------------------------------------------
 
 
-def _settings(store: Store, now: str | None, timezone: str | None,
-              tolerance_minutes: int) -> CheckSettings:
+def _settings(
+    store: Store, now: str | None, timezone: str | None, tolerance_minutes: int
+) -> CheckSettings:
     if tolerance_minutes < 0:
         raise UsageError("--future-tolerance must be zero or more minutes")
     clock = None
@@ -295,8 +351,9 @@ def _settings(store: Store, now: str | None, timezone: str | None,
         clock = clock.astimezone(UTC)
     if timezone is not None:
         _check_timezone(timezone)
-    return default_settings(store, clock=clock, timezone=timezone,
-                            future_tolerance=timedelta(minutes=tolerance_minutes))
+    return default_settings(
+        store, clock=clock, timezone=timezone, future_tolerance=timedelta(minutes=tolerance_minutes)
+    )
 
 
 def _check_timezone(name: str) -> None:
@@ -305,8 +362,9 @@ def _check_timezone(name: str) -> None:
     try:
         ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
-        raise UsageError(f"unknown time zone {name!r} (use an IANA name such as "
-                         "Asia/Shanghai)") from None
+        raise UsageError(
+            f"unknown time zone {name!r} (use an IANA name such as Asia/Shanghai)"
+        ) from None
 
 
 def _format_from_name(path: Path | None) -> str | None:

@@ -62,8 +62,7 @@ def print_ingest_report(report: IngestReport, out: Console, err: Console, *, sho
 def print_status(store: Store, out: Console) -> None:
     """The database, its schema version and time zone, rows per table, the latest ingests."""
     out.print(f"database: {store.url.masked}", markup=False)
-    out.print(f"schema version: {store.schema_version}; time zone: {store.timezone}",
-              markup=False)
+    out.print(f"schema version: {store.schema_version}; time zone: {store.timezone}", markup=False)
     counts = Table(title="rows per table", title_justify="left")
     counts.add_column("table")
     counts.add_column("rows", justify="right")
@@ -79,6 +78,12 @@ def print_status(store: Store, out: Console) -> None:
         for name in ("batch", "kind", "added", "already stored", "refused", "committed (UTC)"):
             latest.add_column(name)
         for batch_id, kind, added, duplicate, rejected, committed in batches:
-            latest.add_row(str(batch_id), kind, f"{added:,}", f"{duplicate:,}", f"{rejected:,}",
-                           committed.astimezone().strftime("%Y-%m-%d %H:%M:%S"))
+            latest.add_row(
+                str(batch_id),
+                kind,
+                f"{added:,}",
+                f"{duplicate:,}",
+                f"{rejected:,}",
+                committed.astimezone().strftime("%Y-%m-%d %H:%M:%S"),
+            )
         out.print(latest)

@@ -41,8 +41,10 @@ def ingest_order(tables: list[Table] | tuple[Table, ...]) -> list[Table]:
         ready = [
             t
             for t in pending
-            if all(r.table == t.name or r.table not in names or any(d.name == r.table for d in done)
-                   for r in t.references)
+            if all(
+                r.table == t.name or r.table not in names or any(d.name == r.table for d in done)
+                for r in t.references
+            )
         ]
         if not ready:  # pragma: no cover - the schema has no cycles between tables
             raise ValueError("reference cycle between tables")

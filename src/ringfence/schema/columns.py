@@ -7,10 +7,10 @@ the vectorised checks that ingest runs; nothing here knows about a database.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 
 
-class ColumnType(str, Enum):
+class ColumnType(StrEnum):
     """The logical type of a column, the same on every engine."""
 
     STRING = "string"

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from .columns import Column, ColumnType, Table
 
-S, I, T, D, L = (
+S, T, D, L = (
     ColumnType.STRING,
-    ColumnType.INTEGER,
     ColumnType.INSTANT,
     ColumnType.DATE,
     ColumnType.STRING_LIST,
@@ -14,7 +13,15 @@ S, I, T, D, L = (
 
 CASE_CLASSIFICATIONS = ("confirmed", "asymptomatic")
 CASE_ORIGINS = ("local", "imported", "loop_entry", "loop_inside")
-FOUND_BY = ("under_control", "arrival", "screening", "mass_testing", "fever_clinic", "pharmacy", "other")
+FOUND_BY = (
+    "under_control",
+    "arrival",
+    "screening",
+    "mass_testing",
+    "fever_clinic",
+    "pharmacy",
+    "other",
+)
 CONTACT_KINDS = ("close", "secondary", "same_space", "environment", "household")
 ORDER_KINDS = (
     "isolation", "hospital", "quarantine_central", "quarantine_home", "health_monitoring",

@@ -17,7 +17,7 @@ from .columns import (
     Table,
 )
 
-S, I, F, B, D, T = (
+S, INT, F, B, D, T = (
     ColumnType.STRING,
     ColumnType.INTEGER,
     ColumnType.FLOAT,
@@ -55,13 +55,15 @@ PERSONS = Table(
     (
         Column("person_id", S, True, "Pseudonymous id, unique in the jurisdiction."),
         Column("household_id", S, True, "The household the person lives in."),
-        Column("birth_year", I, True, "Year of birth.", minimum=1890, not_future=True),
+        Column("birth_year", INT, True, "Year of birth.", minimum=1890, not_future=True),
         Column("district", S, True, "District of residence."),
         Column("sex", S, allowed=SEXES),
         Column("group", S, allowed=PERSON_GROUPS, description="Population group."),
         Column("loop_id", S, description="The closed loop the person belongs to, if any."),
         Column("pregnant", B),
-        Column("comorbidity", B, description="Has a condition that raises the risk of severe disease."),
+        Column(
+            "comorbidity", B, description="Has a condition that raises the risk of severe disease."
+        ),
         Column("name", S, personal=True),
         Column("phone", S, personal=True, max_length=40),
     ),
@@ -78,7 +80,7 @@ PLACES = Table(
         Column("district", S, True),
         Column("parent_id", S, description="The place this one is part of (hotel → floor → room)."),
         Column("loop_id", S),
-        Column("capacity", I, minimum=0),
+        Column("capacity", INT, minimum=0),
         Column("name", S),
     ),
     key=("place_id",),
@@ -135,7 +137,9 @@ SAMPLES = Table(
         Column("place_id", S, description="For an environment sample."),
         Column("collected_at", T, True, not_future=True),
         Column("test", S, True, allowed=TESTS),
-        Column("pool_id", S, description="The pooled tube this sample went into (10-in-1, 20-in-1)."),
+        Column(
+            "pool_id", S, description="The pooled tube this sample went into (10-in-1, 20-in-1)."
+        ),
         Column("purpose", S, allowed=SAMPLE_PURPOSES),
         Column("item", S, description="What an environment sample was taken from."),
     ),

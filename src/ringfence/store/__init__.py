@@ -16,8 +16,13 @@ from .ingest import IngestReport, Rejection, default_settings, ingest_files, rej
 from .url import DatabaseURL, resolve_database
 
 
-def open_store(db: str | os.PathLike[str] | None = None, *, create: bool = False,
-               read_only: bool = False, timezone: str | None = None) -> Store:
+def open_store(
+    db: str | os.PathLike[str] | None = None,
+    *,
+    create: bool = False,
+    read_only: bool = False,
+    timezone: str | None = None,
+) -> Store:
     """Open the database `db` (a path, a `postgresql://` URL, or `$RINGFENCE_DB`).
 
     With `create`, a missing database is created and any older schema migrated forward;

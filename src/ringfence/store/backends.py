@@ -39,8 +39,11 @@ MEMORY_LIMIT = os.environ.get("RINGFENCE_MEMORY_LIMIT", "1GB")
 
 def duckdb_connect(path: str = ":memory:", *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
     """A DuckDB connection in UTC, with bounded memory, that never downloads an extension."""
-    config = {"autoinstall_known_extensions": "false", "TimeZone": "UTC",
-              "memory_limit": MEMORY_LIMIT}
+    config: dict[str, str | bool | int | float | list[str]] = {
+        "autoinstall_known_extensions": "false",
+        "TimeZone": "UTC",
+        "memory_limit": MEMORY_LIMIT,
+    }
     return duckdb.connect(path, read_only=read_only, config=config)
 
 
@@ -115,7 +118,8 @@ class Store(ABC):
     def _has_meta_table(self) -> bool:
         rows = self.fetchall(
             "SELECT count(*) FROM information_schema.tables WHERE table_name = ? "
-            "AND table_schema = current_schema()", [META_TABLE]
+            "AND table_schema = current_schema()",
+            [META_TABLE],
         )
         return bool(rows[0][0])
 
@@ -151,7 +155,9 @@ class Store(ABC):
 
     def row_counts(self) -> dict[str, int]:
         """Rows stored in every event and decision table."""
-        return {name: int(self.fetchall(f"SELECT count(*) FROM {q(name)}")[0][0]) for name in TABLES}
+        return {
+            name: int(self.fetchall(f"SELECT count(*) FROM {q(name)}")[0][0]) for name in TABLES
+        }
 
     def next_batch_id(self) -> int:
         return int(self.fetchall("SELECT coalesce(max(batch_id), 0) + 1 FROM ingest_batches")[0][0])
@@ -172,7 +178,9 @@ class DuckDBStore(Store):
         except duckdb.IOException as exc:
             raise _explain_lock(exc, path) from None
         except duckdb.Error as exc:
-            raise StoreError(f"cannot open {path} as a DuckDB database: {_first_line(exc)}") from None
+            raise StoreError(
+                f"cannot open {path} as a DuckDB database: {_first_line(exc)}"
+            ) from None
         self.read_only = read_only
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
@@ -201,8 +209,10 @@ class DuckDBStore(Store):
 
     def load_checked(self, checked: str, stage: str, columns: Sequence[str]) -> None:
         cols = column_list(list(columns))
-        self.con.execute(f"INSERT INTO {q(stage)} ({cols}) SELECT {cols} FROM {q(checked)} "
-                         "WHERE len(_errors) = 0")
+        self.con.execute(
+            f"INSERT INTO {q(stage)} ({cols}) SELECT {cols} FROM {q(checked)} "
+            "WHERE len(_errors) = 0"
+        )
 
     def ibis(self) -> ibis.backends.BaseBackend:
         import ibis
@@ -252,8 +262,11 @@ class PostgresStore(Store):
                 _CopyReader(copy),
                 read_options=pacsv.ReadOptions(block_size=8 << 20),
                 convert_options=pacsv.ConvertOptions(
-                    column_types=text_schema, strings_can_be_null=True,
-                    quoted_strings_can_be_null=False, true_values=["t"], false_values=["f"],
+                    column_types=text_schema,
+                    strings_can_be_null=True,
+                    quoted_strings_can_be_null=False,
+                    true_values=["t"],
+                    false_values=["f"],
                 ),
             )
             for batch in reader:
@@ -271,12 +284,15 @@ class PostgresStore(Store):
 
     def load_checked(self, checked: str, stage: str, columns: Sequence[str]) -> None:
         cols = column_list(list(columns))
-        reader = self.validation_connection().sql(
-            f"SELECT {cols} FROM {q(checked)} WHERE len(_errors) = 0"
-        ).to_arrow_reader(200_000)
-        with self.con.cursor() as cur, cur.copy(
-            f"COPY {q(stage)} ({cols}) FROM STDIN (FORMAT csv)"
-        ) as copy:
+        reader = (
+            self.validation_connection()
+            .sql(f"SELECT {cols} FROM {q(checked)} WHERE len(_errors) = 0")
+            .to_arrow_reader(200_000)
+        )
+        with (
+            self.con.cursor() as cur,
+            cur.copy(f"COPY {q(stage)} ({cols}) FROM STDIN (FORMAT csv)") as copy,
+        ):
             for batch in reader:
                 buffer = io.BytesIO()
                 pacsv.write_csv(batch, buffer, pacsv.WriteOptions(include_header=False))

@@ -82,8 +82,10 @@ def local_to_utc(naive: str, timezone: str) -> str:
     if fixed is None:
         return converted
     since, offset_us = fixed
-    return (f"CASE WHEN {naive} >= TIMESTAMP {_lit(since.isoformat(sep=' '))} "
-            f"THEN make_timestamptz(epoch_us({naive}) - {offset_us}) ELSE {converted} END")
+    return (
+        f"CASE WHEN {naive} >= TIMESTAMP {_lit(since.isoformat(sep=' '))} "
+        f"THEN make_timestamptz(epoch_us({naive}) - {offset_us}) ELSE {converted} END"
+    )
 
 
 def _lit(text: str) -> str:
@@ -130,11 +132,15 @@ def text_alias(name: str) -> str:
 def _text_source(source: str) -> str:
     # Trimming every value costs twice as much as checking whether it needs trimming.
     x = f"CAST({source} AS VARCHAR)"
-    return (f"CASE WHEN {x} = '' THEN NULL WHEN starts_with({x}, ' ') OR suffix({x}, ' ') "
-            f"OR contains({x}, chr(9)) THEN nullif(trim({x}, ' ' || chr(9)), '') ELSE {x} END")
+    return (
+        f"CASE WHEN {x} = '' THEN NULL WHEN starts_with({x}, ' ') OR suffix({x}, ' ') "
+        f"OR contains({x}, chr(9)) THEN nullif(trim({x}, ' ' || chr(9)), '') ELSE {x} END"
+    )
 
 
-def _column_sql(column: Column, arrow_type: pa.DataType | None, settings: CheckSettings) -> _ColumnSQL:
+def _column_sql(
+    column: Column, arrow_type: pa.DataType | None, settings: CheckSettings
+) -> _ColumnSQL:
     """The typed value of `column` and the checks it must pass."""
     name = column.name
     if arrow_type is None:
@@ -161,13 +167,17 @@ def _column_sql(column: Column, arrow_type: pa.DataType | None, settings: CheckS
     return _ColumnSQL(typed, text, checks)
 
 
-def _native_expression(column: Column, arrow_type: pa.DataType, settings: CheckSettings) -> str | None:
+def _native_expression(
+    column: Column, arrow_type: pa.DataType, settings: CheckSettings
+) -> str | None:
     """A typed input column (Parquet, JSON numbers) used as it is, when its type fits."""
     src = q(column.name)
     kind = column.type
     if kind is ColumnType.INTEGER and pa.types.is_integer(arrow_type):
         return f"CAST({src} AS BIGINT)"
-    if kind is ColumnType.FLOAT and (pa.types.is_integer(arrow_type) or pa.types.is_floating(arrow_type)):
+    if kind is ColumnType.FLOAT and (
+        pa.types.is_integer(arrow_type) or pa.types.is_floating(arrow_type)
+    ):
         return f"CASE WHEN isfinite(CAST({src} AS DOUBLE)) THEN CAST({src} AS DOUBLE) END"
     if kind is ColumnType.BOOLEAN and pa.types.is_boolean(arrow_type):
         return src
@@ -185,27 +195,34 @@ def _parse_text(column: Column, x: str, settings: CheckSettings) -> tuple[str, s
     kind = column.type
     shown = _shown(column, x)
     if kind is ColumnType.INTEGER:
-        typed = f"CASE WHEN regexp_full_match({x}, {_lit(INTEGER_PATTERN)}) THEN CAST({x} AS BIGINT) END"
+        whole = f"regexp_full_match({x}, {_lit(INTEGER_PATTERN)})"
+        typed = f"CASE WHEN {whole} THEN CAST({x} AS BIGINT) END"
         return typed, f"'not a whole number: ' || {shown}"
     if kind is ColumnType.FLOAT:
         value = f"TRY_CAST({x} AS DOUBLE)"
         return f"CASE WHEN isfinite({value}) THEN {value} END", f"'not a number: ' || {shown}"
     if kind is ColumnType.BOOLEAN:
         low = f"lower({x})"
-        typed = (f"CASE WHEN {low} IN ({', '.join(map(_lit, TRUE_WORDS))}) THEN true "
-                 f"WHEN {low} IN ({', '.join(map(_lit, FALSE_WORDS))}) THEN false END")
+        typed = (
+            f"CASE WHEN {low} IN ({', '.join(map(_lit, TRUE_WORDS))}) THEN true "
+            f"WHEN {low} IN ({', '.join(map(_lit, FALSE_WORDS))}) THEN false END"
+        )
         return typed, f"'not true or false: ' || {shown}"
     if kind is ColumnType.DATE:
-        typed = f"CASE WHEN regexp_full_match({x}, {_lit(DATE_PATTERN)}) THEN TRY_CAST({x} AS DATE) END"
+        typed = (
+            f"CASE WHEN regexp_full_match({x}, {_lit(DATE_PATTERN)}) THEN TRY_CAST({x} AS DATE) END"
+        )
         return typed, f"'not a date (expected YYYY-MM-DD): ' || {shown}"
     if kind is ColumnType.INSTANT:
         # DuckDB's TIMESTAMP cast silently drops an offset, so the offset decides the cast;
         # after the ISO pattern matched, a '+', '-' or 'Z' past the minutes is the offset.
         tail = f"substr({x}, 17)"
         has_offset = f"(suffix({x}, 'Z') OR contains({tail}, '+') OR contains({tail}, '-'))"
-        typed = (f"CASE WHEN NOT regexp_full_match({x}, {_lit(INSTANT_PATTERN)}) THEN NULL "
-                 f"WHEN {has_offset} THEN TRY_CAST({x} AS TIMESTAMPTZ) "
-                 f"ELSE {local_to_utc(f'TRY_CAST({x} AS TIMESTAMP)', settings.timezone)} END")
+        typed = (
+            f"CASE WHEN NOT regexp_full_match({x}, {_lit(INSTANT_PATTERN)}) THEN NULL "
+            f"WHEN {has_offset} THEN TRY_CAST({x} AS TIMESTAMPTZ) "
+            f"ELSE {local_to_utc(f'TRY_CAST({x} AS TIMESTAMP)', settings.timezone)} END"
+        )
         return typed, f"'not an ISO 8601 instant (e.g. {EXAMPLE_INSTANT}): ' || {shown}"
     raise ValueError(f"no text parser for {kind}")  # pragma: no cover - schema has none
 
@@ -214,19 +231,38 @@ def _value_checks(column: Column, t: str, settings: CheckSettings) -> list[Check
     name = column.name
     checks = []
     if column.type is ColumnType.STRING:
-        checks.append(Check(name, f"length({t}) > {column.max_length}",
-                            f"'longer than {column.max_length} characters'"))
+        checks.append(
+            Check(
+                name,
+                f"length({t}) > {column.max_length}",
+                f"'longer than {column.max_length} characters'",
+            )
+        )
         if column.allowed:
             values = ", ".join(map(_lit, column.allowed))
-            checks.append(Check(name, f"{t} NOT IN ({values})",
-                                f"{_shown(column, t)} || ' is not one of: "
-                                f"{', '.join(column.allowed)}'"))
+            checks.append(
+                Check(
+                    name,
+                    f"{t} NOT IN ({values})",
+                    f"{_shown(column, t)} || ' is not one of: {', '.join(column.allowed)}'",
+                )
+            )
     if column.minimum is not None:
-        checks.append(Check(name, f"{t} < {column.minimum}",
-                            f"CAST({t} AS VARCHAR) || ' is below the minimum {column.minimum:g}'"))
+        checks.append(
+            Check(
+                name,
+                f"{t} < {column.minimum}",
+                f"CAST({t} AS VARCHAR) || ' is below the minimum {column.minimum:g}'",
+            )
+        )
     if column.maximum is not None:
-        checks.append(Check(name, f"{t} > {column.maximum}",
-                            f"CAST({t} AS VARCHAR) || ' is above the maximum {column.maximum:g}'"))
+        checks.append(
+            Check(
+                name,
+                f"{t} > {column.maximum}",
+                f"CAST({t} AS VARCHAR) || ' is above the maximum {column.maximum:g}'",
+            )
+        )
     if column.not_future:
         latest = settings.latest
         if column.type is ColumnType.INSTANT:
@@ -235,8 +271,14 @@ def _value_checks(column: Column, t: str, settings: CheckSettings) -> list[Check
             bound = f"DATE {_lit(latest.date().isoformat())}"
         else:
             bound = str(latest.year)
-        checks.append(Check(name, f"{t} > {bound}", f"'is in the future (the ingest clock allows "
-                            f"up to {latest.isoformat(timespec='minutes')})'"))
+        checks.append(
+            Check(
+                name,
+                f"{t} > {bound}",
+                f"'is in the future (the ingest clock allows "
+                f"up to {latest.isoformat(timespec='minutes')})'",
+            )
+        )
     return checks
 
 
@@ -247,15 +289,25 @@ def _rule_checks(rule: RowRule, typed: dict[str, str], settings: CheckSettings) 
     if isinstance(rule, ExactlyOne):
         present = " + ".join(f"CAST({typed[c]} IS NOT NULL AS INTEGER)" for c in rule.columns)
         names = ", ".join(rule.columns)
-        return [Check("|".join(rule.columns), f"{present} <> 1",
-                      f"'exactly one of {names} must be given'")]
+        return [
+            Check(
+                "|".join(rule.columns), f"{present} <> 1", f"'exactly one of {names} must be given'"
+            )
+        ]
     if isinstance(rule, Different):
         a, b = typed[rule.first], typed[rule.second]
         return [Check(rule.second, f"{a} = {b}", f"'must differ from {rule.first}'")]
     if isinstance(rule, NotAfter):
-        local_date = f"CAST(timezone({_lit(settings.timezone)}, {typed[rule.instant_column]}) AS DATE)"
-        return [Check(rule.date_column, f"{typed[rule.date_column]} > {local_date}",
-                      f"'is after the local date of {rule.instant_column}'")]
+        local_date = (
+            f"CAST(timezone({_lit(settings.timezone)}, {typed[rule.instant_column]}) AS DATE)"
+        )
+        return [
+            Check(
+                rule.date_column,
+                f"{typed[rule.date_column]} > {local_date}",
+                f"'is after the local date of {rule.instant_column}'",
+            )
+        ]
     raise TypeError(rule)  # pragma: no cover
 
 
@@ -283,7 +335,8 @@ def check_query(table: Table, source: str, schema: pa.Schema, settings: CheckSet
     text_names = "".join(f", {e.rsplit(' AS ', 1)[1]}" for e in texts)
     cleaned = f"SELECT *{''.join(', ' + e for e in texts)} FROM {source}"
     typed_rows = f"SELECT {', '.join(typed_exprs)}{text_names}, {lines} FROM ({cleaned})"
-    return f"SELECT {', '.join(typed.values())}, {lines}, {_errors(checks)} AS _errors FROM ({typed_rows})"
+    columns = ", ".join(typed.values())
+    return f"SELECT {columns}, {lines}, {_errors(checks)} AS _errors FROM ({typed_rows})"
 
 
 def _errors(checks: list[Check]) -> str:

@@ -60,8 +60,14 @@ BATCH_COLUMN = "_batch"
 """Every stored event row records the ingest batch that brought it (provenance, audit)."""
 
 
-def create_table_sql(table: Table, dialect: Dialect, *, temporary: bool = False,
-                     name: str | None = None, extra: str = "") -> str:
+def create_table_sql(
+    table: Table,
+    dialect: Dialect,
+    *,
+    temporary: bool = False,
+    name: str | None = None,
+    extra: str = "",
+) -> str:
     """`CREATE TABLE` for `table` in `dialect`; event tables carry the batch column."""
     cols = [f"{q(c.name)} {dialect.column_type(c)}" for c in table.columns]
     if table.kind == "event" and not temporary:

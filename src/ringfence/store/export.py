@@ -48,8 +48,11 @@ def _order_by(store: Store, table: Table) -> str:
     keys = []
     for name in table.key:
         column = table.column(name)
-        collate = ' COLLATE "C"' if (store.dialect.name == "postgresql"
-                                     and column.type is ColumnType.STRING) else ""
+        collate = (
+            ' COLLATE "C"'
+            if (store.dialect.name == "postgresql" and column.type is ColumnType.STRING)
+            else ""
+        )
         keys.append(q(name) + collate)
     return ", ".join(keys)
 
@@ -60,8 +63,10 @@ def read_table(store: Store, name: str) -> Iterator[pa.RecordBatch]:
         table = schema_table(name)
     except KeyError as exc:
         raise UsageError(str(exc.args[0])) from None
-    sql = (f"SELECT {column_list(list(table.column_names))} FROM {q(table.name)} "
-           f"ORDER BY {_order_by(store, table)}")
+    sql = (
+        f"SELECT {column_list(list(table.column_names))} FROM {q(table.name)} "
+        f"ORDER BY {_order_by(store, table)}"
+    )
     return store.fetch_arrow_batches(sql, arrow_schema(table))
 
 
@@ -111,8 +116,9 @@ def _text_schema(schema: pa.Schema) -> pa.Schema:
     return pa.schema([pa.field(f.name, text_type(f.type)) for f in schema])
 
 
-def _write_csv(batches: Iterator[pa.RecordBatch], schema: pa.Schema, timezone: str,
-               out: BinaryIO) -> int:
+def _write_csv(
+    batches: Iterator[pa.RecordBatch], schema: pa.Schema, timezone: str, out: BinaryIO
+) -> int:
     rows = 0
     # Arrow quotes every header name; a plain header is what people and other tools expect.
     header = io.StringIO()

@@ -95,9 +95,13 @@ class Source:
     size: int = 0
 
 
-def default_settings(store: Store, *, clock: datetime | None = None,
-                     timezone: str | None = None,
-                     future_tolerance: timedelta = timedelta(hours=1)) -> CheckSettings:
+def default_settings(
+    store: Store,
+    *,
+    clock: datetime | None = None,
+    timezone: str | None = None,
+    future_tolerance: timedelta = timedelta(hours=1),
+) -> CheckSettings:
     """Check settings from the store's recorded time zone and the wall clock."""
     return CheckSettings(
         timezone=timezone or store.timezone,
@@ -106,10 +110,17 @@ def default_settings(store: Store, *, clock: datetime | None = None,
     )
 
 
-def ingest_files(store: Store, kind: str, paths: Iterable[Path], *,
-                 settings: CheckSettings | None = None, progress: Progress | None = None,
-                 rejects_dir: Path | None = None, actor: str | None = None,
-                 write_rejects: bool = True) -> IngestReport:
+def ingest_files(
+    store: Store,
+    kind: str,
+    paths: Iterable[Path],
+    *,
+    settings: CheckSettings | None = None,
+    progress: Progress | None = None,
+    rejects_dir: Path | None = None,
+    actor: str | None = None,
+    write_rejects: bool = True,
+) -> IngestReport:
     """Ingest event files of one `kind` (an event table, or `fhir` / `hl7` lab messages).
 
     Valid rows of all files commit together; refused rows are listed in the report and,
@@ -169,8 +180,15 @@ def _file_source(path: Path, table: Table) -> Source:
 class _Ingestion:
     """One ingest call: its batch, its counters and its rejections."""
 
-    def __init__(self, store: Store, settings: CheckSettings, kind: str, paths: list[Path],
-                 progress: Progress | None, actor: str | None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        settings: CheckSettings,
+        kind: str,
+        paths: list[Path],
+        progress: Progress | None,
+        actor: str | None,
+    ) -> None:
         self.store = store
         self.settings = settings
         self.progress = progress
@@ -199,8 +217,18 @@ class _Ingestion:
             "INSERT INTO ingest_batches (batch_id, kind, files, started_at, committed_at, "
             "rows_read, rows_added, rows_duplicate, rows_rejected, actor) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [r.batch_id, r.kind, json.dumps([Path(f).name for f in r.files]), self.started,
-             datetime.now(UTC), r.rows_read, r.added, r.duplicates, r.rejected_count, self.actor],
+            [
+                r.batch_id,
+                r.kind,
+                json.dumps([Path(f).name for f in r.files]),
+                self.started,
+                datetime.now(UTC),
+                r.rows_read,
+                r.added,
+                r.duplicates,
+                r.rejected_count,
+                self.actor,
+            ],
         )
 
 
@@ -238,10 +266,15 @@ class _TableIngestion:
     def _create_work_tables(self) -> None:
         extra = f"{q('_file')} INTEGER, {q(LINE)} BIGINT, {q(SPAN)} INTEGER, {q('_seq')} BIGINT"
         for name in (self.stage, self.pending):
-            self.store.execute(create_table_sql(self.table, self.store.dialect, temporary=True,
-                                                name=name, extra=extra))
-        self.store.execute(f"CREATE TEMPORARY TABLE {q(self.verdict)} ({q('_seq')} BIGINT, "
-                           "verdict VARCHAR, field VARCHAR, detail VARCHAR)")
+            self.store.execute(
+                create_table_sql(
+                    self.table, self.store.dialect, temporary=True, name=name, extra=extra
+                )
+            )
+        self.store.execute(
+            f"CREATE TEMPORARY TABLE {q(self.verdict)} ({q('_seq')} BIGINT, "
+            "verdict VARCHAR, field VARCHAR, detail VARCHAR)"
+        )
 
     def _drop_work_tables(self) -> None:
         for name in (self.stage, self.pending, self.verdict):
@@ -257,8 +290,14 @@ class _TableIngestion:
                 if self.staged_rows >= FLUSH_ROWS:
                     self._settle()
         except FileProblem as problem:
-            self.run_.report.reject(Rejection(source.name, str(problem.line), problem.field,
-                                              problem.reason + "; nothing in this file was stored"))
+            self.run_.report.reject(
+                Rejection(
+                    source.name,
+                    str(problem.line),
+                    problem.field,
+                    problem.reason + "; nothing in this file was stored",
+                )
+            )
 
     def _check_chunk(self, index: int, source: Source, chunk: Chunk) -> None:
         report = self.run_.report
@@ -376,10 +415,13 @@ class _TableIngestion:
             f"{verdict} v WHERE v._seq = s._seq AND v.verdict = 'pending') AND NOT EXISTS "
             f"(SELECT 1 FROM {verdict} v WHERE v._seq = s._seq AND v.verdict <> 'pending')"
         )
-        duplicates = self._count(self.stage, f"s WHERE EXISTS (SELECT 1 FROM {verdict} v WHERE "
-                                        f"v._seq = s._seq AND v.verdict = 'duplicate') AND NOT "
-                                        f"EXISTS (SELECT 1 FROM {verdict} v WHERE v._seq = s._seq "
-                                        f"AND {refused})")
+        duplicates = self._count(
+            self.stage,
+            f"s WHERE EXISTS (SELECT 1 FROM {verdict} v WHERE "
+            f"v._seq = s._seq AND v.verdict = 'duplicate') AND NOT "
+            f"EXISTS (SELECT 1 FROM {verdict} v WHERE v._seq = s._seq "
+            f"AND {refused})",
+        )
         rows = self.store.fetchall(
             f"SELECT s._file, s.{q(LINE)}, s.{q(SPAN)}, v.verdict, v.field, v.detail "
             f"FROM {verdict} v JOIN {stage} s ON v._seq = s._seq WHERE {refused} "
@@ -393,21 +435,27 @@ class _TableIngestion:
                 continue  # one reason per refused row is enough: the first decides
             seen.add((file_index, line))
             source = self.sources[file_index]
-            self._reject(file_index, source, line, span, field_name,
-                         self._reason(kind, field_name, detail))
+            self._reject(
+                file_index, source, line, span, field_name, self._reason(kind, field_name, detail)
+            )
         self.store.execute(f"DELETE FROM {verdict}")
         self.store.execute(f"DELETE FROM {stage}")
 
     def _reason(self, kind: str, field_name: str, detail: str | None) -> str:
         if kind == "conflict":
             if detail == "already stored":
-                return (f"a row with the same key ({field_name}) is already stored with different "
-                        "content; the stored row is kept")
+                return (
+                    f"a row with the same key ({field_name}) is already stored with different "
+                    "content; the stored row is kept"
+                )
             if detail == "earlier in this ingest":
-                return (f"a row with the same key ({field_name}) came earlier in this ingest with "
-                        "different content; the earlier row is kept")
-            return (f"{detail} has the same key ({field_name}) with different content; "
-                    f"{detail} is kept")
+                return (
+                    f"a row with the same key ({field_name}) came earlier in this ingest with "
+                    "different content; the earlier row is kept"
+                )
+            return (
+                f"{detail} has the same key ({field_name}) with different content; {detail} is kept"
+            )
         reference = next(r for r in self.table.references if r.column == field_name)
         return f"unknown {_singular(reference)} {detail!r}"
 
@@ -419,8 +467,9 @@ class _TableIngestion:
         self.store.execute(f"INSERT INTO {q(target)} SELECT * FROM {q(source)}")
         self.store.execute(f"DELETE FROM {q(source)}")
 
-    def _reject(self, index: int, source: Source, line: int, span: int, field_name: str,
-                reason: str) -> None:
+    def _reject(
+        self, index: int, source: Source, line: int, span: int, field_name: str, reason: str
+    ) -> None:
         location = source.locations.get(line, str(line)) if source.locations else str(line)
         report = self.run_.report
         before = len(report.rejections)
@@ -455,8 +504,9 @@ def _singular(reference: Reference) -> str:
     return _REFERENCE_NOUNS.get((reference.table, reference.target), reference.table)
 
 
-def write_rejects_files(report: IngestReport, paths: list[Path],
-                        rejects_dir: Path | None) -> list[Path]:
+def write_rejects_files(
+    report: IngestReport, paths: list[Path], rejects_dir: Path | None
+) -> list[Path]:
     """Write `<stem>.rejects.csv` (line, field, reason, row) for each input with refusals.
 
     A stale rejects file of an input that now has none is removed, so what is on disk always
@@ -479,8 +529,15 @@ def write_rejects_files(report: IngestReport, paths: list[Path],
             for r in rejections:
                 writer.writerow([r.location, r.field, r.reason, r.row or ""])
             if report.rejected_count > len(report.rejections):
-                writer.writerow(["", "", f"{report.rejected_count - len(report.rejections)} more "
-                                 "refused rows are not listed", ""])
+                writer.writerow(
+                    [
+                        "",
+                        "",
+                        f"{report.rejected_count - len(report.rejections)} more "
+                        "refused rows are not listed",
+                        "",
+                    ]
+                )
         written.append(target)
     return written
 
@@ -491,8 +548,9 @@ def rejects_path(path: Path, rejects_dir: Path | None = None) -> Path:
     return (rejects_dir or path.parent) / name
 
 
-def arrow_source(name: str, data: pa.Table, locations: dict[int, str],
-                 originals: dict[int, str]) -> Source:
+def arrow_source(
+    name: str, data: pa.Table, locations: dict[int, str], originals: dict[int, str]
+) -> Source:
     """A source of rows already in memory (lab messages): `_line` indexes `locations`."""
     return Source(
         name=name,

@@ -37,8 +37,12 @@ def lab_sources(kind: str, paths: list[Path]) -> tuple[dict[str, list[Source]], 
         rows = read(path.read_bytes())
         if rows.problems:
             problems.extend(
-                Rejection(str(path), p.location, p.field,
-                          f"{p.reason}; nothing from this message was stored")
+                Rejection(
+                    str(path),
+                    p.location,
+                    p.field,
+                    f"{p.reason}; nothing from this message was stored",
+                )
                 for p in rows.problems
             )
             continue
@@ -61,6 +65,8 @@ def _source(name: str, records: list[LabRecord]) -> Source:
     data = data.append_column(LINE, pa.array(lines, pa.int64()))
     data = data.append_column(SPAN, pa.array([1] * len(records), pa.int32()))
     locations = {line: record.location for line, record in zip(lines, records, strict=True)}
-    originals = {line: json.dumps(record.values, ensure_ascii=False)
-                 for line, record in zip(lines, records, strict=True)}
+    originals = {
+        line: json.dumps(record.values, ensure_ascii=False)
+        for line, record in zip(lines, records, strict=True)
+    }
     return arrow_source(name, data, locations, originals)

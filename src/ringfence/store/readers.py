@@ -77,7 +77,9 @@ def detect_format(path: Path) -> str:
     raise FileProblem(0, "file", "unknown format: name it .csv, .parquet or .jsonl")
 
 
-def read_chunks(path: Path, table: Table, fmt: str, block_size: int = BLOCK_SIZE) -> Iterator[Chunk]:
+def read_chunks(
+    path: Path, table: Table, fmt: str, block_size: int = BLOCK_SIZE
+) -> Iterator[Chunk]:
     """Read `path` as rows of `table`; raises `FileProblem` before the first chunk if the
     file as a whole is unusable."""
     if fmt == "csv":
@@ -98,12 +100,14 @@ def check_header(names: Sequence[str], table: Table, line: int = 1) -> None:
         seen.add(name)
         if not table.has_column(name):
             known = ", ".join(table.column_names)
-            raise FileProblem(line, name or "(empty)", f"unknown column for {table.name} "
-                              f"(columns: {known})")
+            raise FileProblem(
+                line, name or "(empty)", f"unknown column for {table.name} (columns: {known})"
+            )
     for name in table.required:
         if name not in seen:
-            raise FileProblem(line, name, f"required column is missing from the header of "
-                              f"{table.name}")
+            raise FileProblem(
+                line, name, f"required column is missing from the header of {table.name}"
+            )
 
 
 # -- CSV ------------------------------------------------------------------------------
@@ -112,12 +116,15 @@ def check_header(names: Sequence[str], table: Table, line: int = 1) -> None:
 def _read_header(handle: io.BufferedReader) -> tuple[list[str], int]:
     first = handle.readline()
     if not first.strip(b"\r\n\t \xef\xbb\xbf"):
-        raise FileProblem(1, "header", "the file is empty: expected a header row naming the columns")
+        raise FileProblem(
+            1, "header", "the file is empty: expected a header row naming the columns"
+        )
     try:
         text = first.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise FileProblem(1, "header", f"not valid UTF-8 (byte {first[exc.start]:#04x} at "
-                          f"column {exc.start + 1})") from None
+        raise FileProblem(
+            1, "header", f"not valid UTF-8 (byte {first[exc.start]:#04x} at column {exc.start + 1})"
+        ) from None
     names = next(csv.reader([text]))
     return [n.strip() for n in names], len(first)
 
@@ -147,8 +154,12 @@ def _physical_lines(block: bytes) -> int:
 
 
 def _is_plain(block: bytes) -> bool:
-    return (b'"' not in block and b"\n\n" not in block and b"\n\r\n" not in block
-            and not block.startswith((b"\n", b"\r\n")))
+    return (
+        b'"' not in block
+        and b"\n\n" not in block
+        and b"\n\r\n" not in block
+        and not block.startswith((b"\n", b"\r\n"))
+    )
 
 
 def _read_csv(path: Path, table: Table, block_size: int) -> Iterator[Chunk]:
@@ -162,8 +173,9 @@ def _read_csv(path: Path, table: Table, block_size: int) -> Iterator[Chunk]:
     return _csv_chunks(handle, names, offset, block_size)
 
 
-def _csv_chunks(handle: io.BufferedReader, names: list[str], offset: int,
-                block_size: int) -> Iterator[Chunk]:
+def _csv_chunks(
+    handle: io.BufferedReader, names: list[str], offset: int, block_size: int
+) -> Iterator[Chunk]:
     with handle:
         line = 2
         done = offset
@@ -235,21 +247,31 @@ def _csv_block_slow(block: bytes, names: list[str], first_line: int, done: int) 
             problems.append(RowProblem(start, "row", f"not valid CSV: {exc}"))
             position += max(reader.line_num, consumed + 1)
     data = pa.table({n: pa.array(v, pa.string()) for n, v in zip(names, columns, strict=True)})
-    return Chunk(_with_lines(data, pa.array(lines, pa.int64()), pa.array(spans, pa.int32())),
-                 problems, done)
+    return Chunk(
+        _with_lines(data, pa.array(lines, pa.int64()), pa.array(spans, pa.int32())), problems, done
+    )
 
 
-def _take_record(record: list[str], start: int, span: int, names: list[str],
-                 bad: dict[int, str], columns: list[list[str]], lines: list[int],
-                 spans: list[int], problems: list[RowProblem]) -> None:
+def _take_record(
+    record: list[str],
+    start: int,
+    span: int,
+    names: list[str],
+    bad: dict[int, str],
+    columns: list[list[str]],
+    lines: list[int],
+    spans: list[int],
+    problems: list[RowProblem],
+) -> None:
     if not record:
         return  # a blank line is not a row
     broken = next((bad[n] for n in range(start, start + span) if n in bad), None)
     if broken is not None:
         problems.append(RowProblem(start, "row", broken, span))
     elif len(record) != len(names):
-        problems.append(RowProblem(start, "row", f"expected {len(names)} fields, found "
-                                   f"{len(record)}", span))
+        problems.append(
+            RowProblem(start, "row", f"expected {len(names)} fields, found {len(record)}", span)
+        )
     else:
         for values, value in zip(columns, record, strict=True):
             values.append(value)
@@ -298,13 +320,16 @@ def _is_blank_free(block: bytes) -> bool:
     return b"\n\n" not in block and b"\n\r\n" not in block and not block.startswith((b"\n", b"\r"))
 
 
-def _jsonl_block_fast(block: bytes, schema: pa.Schema, first_line: int, lines: int) -> pa.Table | None:
+def _jsonl_block_fast(
+    block: bytes, schema: pa.Schema, first_line: int, lines: int
+) -> pa.Table | None:
     try:
         data = pajson.read_json(
             pa.BufferReader(block),
             read_options=pajson.ReadOptions(block_size=max(len(block), 1 << 20)),
             parse_options=pajson.ParseOptions(
-                explicit_schema=schema, unexpected_field_behavior="error",
+                explicit_schema=schema,
+                unexpected_field_behavior="error",
                 newlines_in_values=False,
             ),
         )
@@ -340,8 +365,13 @@ def _jsonl_block_slow(block: bytes, table: Table, first_line: int, done: int) ->
             text = decoder.decode(raw, final=True)
         except UnicodeDecodeError as exc:
             decoder.reset()
-            problems.append(RowProblem(number, "row", f"not valid UTF-8 (byte "
-                                       f"{raw[exc.start]:#04x} at column {exc.start + 1})"))
+            problems.append(
+                RowProblem(
+                    number,
+                    "row",
+                    f"not valid UTF-8 (byte {raw[exc.start]:#04x} at column {exc.start + 1})",
+                )
+            )
             continue
         problem = _json_record_problem(text, table)
         if isinstance(problem, RowProblem):
@@ -350,11 +380,19 @@ def _jsonl_block_slow(block: bytes, table: Table, first_line: int, done: int) ->
         for name in names:
             columns[name].append(_json_text(problem.get(name)))
         lines.append(number)
-    present = {n: pa.array(v, pa.string()) for n, v in columns.items() if any(x is not None for x in v)}
-    data = pa.table(present) if present else pa.table({names[0]: pa.array([None] * len(lines),
-                                                                          pa.string())})
-    return Chunk(_with_lines(data, pa.array(lines, pa.int64()), pa.array([1] * len(lines), pa.int32())),
-                 problems, done)
+    present = {
+        n: pa.array(v, pa.string()) for n, v in columns.items() if any(x is not None for x in v)
+    }
+    data = (
+        pa.table(present)
+        if present
+        else pa.table({names[0]: pa.array([None] * len(lines), pa.string())})
+    )
+    return Chunk(
+        _with_lines(data, pa.array(lines, pa.int64()), pa.array([1] * len(lines), pa.int32())),
+        problems,
+        done,
+    )
 
 
 def _json_record_problem(text: str, table: Table) -> RowProblem | dict[str, object]:
@@ -368,8 +406,12 @@ def _json_record_problem(text: str, table: Table) -> RowProblem | dict[str, obje
         if not table.has_column(key):
             return RowProblem(0, key, f"unknown field for {table.name}")
         if isinstance(value, dict | list):
-            return RowProblem(0, key, "expected a single value, found a JSON "
-                              f"{'object' if isinstance(value, dict) else 'array'}")
+            return RowProblem(
+                0,
+                key,
+                "expected a single value, found a JSON "
+                f"{'object' if isinstance(value, dict) else 'array'}",
+            )
     return record
 
 
