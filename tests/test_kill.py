@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import io
 import os
+import pty
+import re
+import select
 import signal
 import subprocess
 import sys
@@ -67,15 +70,38 @@ def _ingest_command(url: str, city: Path) -> list[str]:
     ]
 
 
-def _kill_after(seconds: float, url: str, city: Path) -> None:
-    """Start an ingest, SIGKILL it after `seconds`, and check it really was cut short."""
+PROGRESS = re.compile(rb"(\d+(?:\.\d+)?)/(\d+(?:\.\d+)?) (?:bytes|kB|MB|GB)")
+
+
+def _kill_midway(url: str, city: Path) -> float:
+    """Run an ingest on a terminal, SIGKILL it once its progress bar passes a third of the
+    file (reading is under way, nothing is committed), and return the fraction it showed."""
+    leader, follower = pty.openpty()
     process = subprocess.Popen(
-        _ingest_command(url, city), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        _ingest_command(url, city),
+        stdout=subprocess.DEVNULL,
+        stderr=follower,
+        env={**os.environ, "COLUMNS": "120", "RINGFENCE_BLOCK_SIZE": str(1 << 20)},
     )
-    time.sleep(seconds)
-    assert process.poll() is None, "the ingest finished before it could be killed"
-    os.kill(process.pid, signal.SIGKILL)
-    assert process.wait() == -signal.SIGKILL
+    os.close(follower)
+    seen = b""
+    fraction = 0.0
+    deadline = time.monotonic() + 120
+    try:
+        while fraction < 1 / 3 and time.monotonic() < deadline:
+            ready, _, _ = select.select([leader], [], [], 1)
+            if ready:
+                seen += os.read(leader, 65536)
+                shown = PROGRESS.findall(seen[-4096:])
+                if shown:
+                    done, total = (float(x) for x in shown[-1])
+                    fraction = done / total if total else 0.0
+            assert process.poll() is None, "the ingest finished before it could be killed"
+        os.kill(process.pid, signal.SIGKILL)
+        assert process.wait() == -signal.SIGKILL
+    finally:
+        os.close(leader)
+    return fraction
 
 
 @pytest.mark.parametrize("engine", ["duckdb", "postgresql"])
@@ -87,12 +113,10 @@ def test_sigkill_mid_batch_changes_nothing(
     else:
         full = request.getfixturevalue("pg_url")
         killed = full  # the same empty schema, measured first, then emptied again below
-    # How long a whole ingest takes here, so the kill lands in its middle.
+    # The whole ingest once, for the state a completed call leaves.
     _prepare(full, city)
     before_full = _digest(full)
-    started = time.monotonic()
     done = subprocess.run(_ingest_command(full, city), capture_output=True, text=True)
-    duration = time.monotonic() - started
     assert done.returncode == 0, done.stderr
     complete = _digest(full)
     assert complete["visits"] != before_full["visits"]
@@ -104,7 +128,7 @@ def test_sigkill_mid_batch_changes_nothing(
         _prepare(killed, city)
     before = _digest(killed)
 
-    _kill_after(duration * 0.6, killed, city)
+    assert 1 / 3 <= _kill_midway(killed, city) < 1
 
     assert _digest(killed) == before  # readable, and exactly as before the killed call
     # ...and still usable: the same ingest now completes with the same result.

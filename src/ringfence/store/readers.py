@@ -13,6 +13,7 @@ import csv
 import io
 import json
 import math
+import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,7 +30,8 @@ csv.field_size_limit(1 << 30)
 
 LINE = "_line"
 SPAN = "_span"
-BLOCK_SIZE = 32 << 20
+BLOCK_SIZE = int(os.environ.get("RINGFENCE_BLOCK_SIZE", 32 << 20))
+"""Bytes read at a time: bounds the memory of one chunk (and the progress bar's step)."""
 FORMATS = ("csv", "parquet", "jsonl")
 
 
