@@ -140,8 +140,9 @@ def render() -> str:
         "twice stores one row (the second is counted as already stored). The same key with "
         "different content is refused, and the stored row is kept. A correction is a new "
         "event with its own key.",
-        "- **Reference**: the value must name a row that is already stored, or that comes in "
-        "the same ingest. A missing value is not checked.",
+        "- **Reference**: the value must name a stored row. One ingest call loads one table "
+        "(lab messages load persons, samples and results in that order), so load the "
+        "referenced table first. A missing value is not checked.",
         "- **Rule**: a condition between columns of one row.",
         "- **Required**: the column must be in the file's header and have a value in every "
         "row.",

@@ -19,7 +19,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from ringfence.schema import EVENT_TABLES, TABLES
+from ringfence.schema import TABLES
 
 from .dialect import DUCKDB, POSTGRESQL, Dialect, column_list, q
 from .errors import SchemaTooNew, StoreBusy, StoreError
@@ -388,7 +388,3 @@ def _explain_lock(exc: duckdb.IOException, path: Path) -> StoreError:
             "in PostgreSQL to share it"
         )
     return StoreError(f"cannot open {path}: {_first_line(exc)}")
-
-
-def event_table_names() -> list[str]:
-    return [t.name for t in EVENT_TABLES]

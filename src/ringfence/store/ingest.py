@@ -236,7 +236,7 @@ class _TableIngestion:
     """The rows of one table within an ingest call: staged, settled set by set, appended."""
 
     def __init__(self, run: _Ingestion, table: Table, sources: list[Source]) -> None:
-        self.run_ = run
+        self.call = run
         self.store = run.store
         self.table = table
         self.sources = sources
@@ -257,7 +257,7 @@ class _TableIngestion:
         self._create_work_tables()
         for index, source in enumerate(self.sources):
             self._read_source(index, source)
-            self.run_.bytes_before += source.size
+            self.call.bytes_before += source.size
         self._settle()
         self._settle_pending()
         self._attach_original_rows()
@@ -286,11 +286,11 @@ class _TableIngestion:
             chunks = source.chunks()
             for chunk in chunks:
                 self._check_chunk(index, source, chunk)
-                self.run_.advance(chunk.bytes_done)
+                self.call.advance(chunk.bytes_done)
                 if self.staged_rows >= FLUSH_ROWS:
                     self._settle()
         except FileProblem as problem:
-            self.run_.report.reject(
+            self.call.report.reject(
                 Rejection(
                     source.name,
                     str(problem.line),
@@ -300,7 +300,7 @@ class _TableIngestion:
             )
 
     def _check_chunk(self, index: int, source: Source, chunk: Chunk) -> None:
-        report = self.run_.report
+        report = self.call.report
         report.rows_read += chunk.data.num_rows + len(chunk.problems)
         for problem in chunk.problems:
             self._reject(index, source, problem.line, problem.span, problem.field, problem.reason)
@@ -309,7 +309,7 @@ class _TableIngestion:
         con = self.store.validation_connection()
         con.register("_rf_chunk", chunk.data)
         try:
-            query = check_query(self.table, "_rf_chunk", chunk.data.schema, self.run_.settings)
+            query = check_query(self.table, "_rf_chunk", chunk.data.schema, self.call.settings)
             con.execute(
                 f"CREATE OR REPLACE TEMPORARY TABLE {q(self.checked)} AS SELECT *, "
                 f"CAST({index} AS INTEGER) AS _file, "
@@ -369,7 +369,7 @@ class _TableIngestion:
         self.store.execute(
             f"INSERT INTO {q(self.verdict)} SELECT s._seq, CASE WHEN {differs} THEN 'conflict' "
             f"ELSE 'duplicate' END, '{key_names}', CASE WHEN t.{q(BATCH_COLUMN)} = "
-            f"{self.run_.report.batch_id} THEN 'earlier in this ingest' ELSE 'already stored' END "
+            f"{self.call.report.batch_id} THEN 'earlier in this ingest' ELSE 'already stored' END "
             f"FROM {q(self.stage)} s JOIN {stored} t ON {self._key_match('s', 't')}"
         )
         keys = column_list(list(self.table.key))
@@ -407,7 +407,7 @@ class _TableIngestion:
         self.store.execute(
             f"INSERT INTO {q(self.table.name)} ({columns}, {q(BATCH_COLUMN)}) "
             f"SELECT {column_list(list(self.table.column_names), 's')}, "
-            f"{self.run_.report.batch_id} FROM {stage} s WHERE {undecided}"
+            f"{self.call.report.batch_id} FROM {stage} s WHERE {undecided}"
         )
         refused = "v.verdict IN ('conflict', 'reference')"
         self.store.execute(
@@ -427,8 +427,8 @@ class _TableIngestion:
             f"FROM {verdict} v JOIN {stage} s ON v._seq = s._seq WHERE {refused} "
             f"ORDER BY s._seq, v.verdict, v.field"
         )
-        self.run_.report.added += added
-        self.run_.report.duplicates += duplicates
+        self.call.report.added += added
+        self.call.report.duplicates += duplicates
         seen: set[tuple[int, int]] = set()
         for file_index, line, span, kind, field_name, detail in rows:
             if (file_index, line) in seen:
@@ -471,7 +471,7 @@ class _TableIngestion:
         self, index: int, source: Source, line: int, span: int, field_name: str, reason: str
     ) -> None:
         location = source.locations.get(line, str(line)) if source.locations else str(line)
-        report = self.run_.report
+        report = self.call.report
         before = len(report.rejections)
         report.reject(Rejection(source.name, location, field_name, reason))
         if len(report.rejections) > before:
@@ -480,7 +480,7 @@ class _TableIngestion:
 
     def _attach_original_rows(self) -> None:
         """Add the original text to each refusal, reading each input again at most once."""
-        report = self.run_.report
+        report = self.call.report
         texts: dict[int, dict[int, str]] = {}
         for index, wanted in self.wanted.items():
             originals = self.sources[index].originals
