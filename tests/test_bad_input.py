@@ -454,7 +454,7 @@ def test_future_events_are_refused(base: Store, tmp_path: Path) -> None:
     settings = CheckSettings("Asia/Shanghai", clock, timedelta(minutes=60))
     report = ingest_files(base, "visits", [path], settings=settings)
     assert [str(r) for r in report.rejections] == [
-        f"{path}:3: end: is in the future (the ingest clock allows up to 2022-01-15T06:00+00:00)"
+        f"{path}:3: end: is in the future (the ingest clock allows up to 2022-01-15T14:00+08:00)"
     ]
 
 

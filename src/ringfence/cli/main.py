@@ -8,6 +8,7 @@ refused the call, 2 a usage error.
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -75,6 +76,11 @@ def _errors_as_lines(debug: bool) -> Iterator[None]:
             raise
         err.print(f"ringfence: error: {exc}", markup=False)
         raise typer.Exit(1) from None
+    except BrokenPipeError:
+        # The reader went away (`ringfence export … | head`): stop quietly, as cat does.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        raise typer.Exit(0) from None
     except KeyboardInterrupt:
         err.print("ringfence: interrupted; nothing of the unfinished step was stored")
         raise typer.Exit(130) from None
@@ -98,9 +104,12 @@ def _run(debug: bool, step: Callable[[], T]) -> T:
 def init(
     db: DbOption = None,
     timezone: Annotated[
-        str,
-        typer.Option(help="The jurisdiction's time zone: naive instants in inputs are read in it."),
-    ] = "Asia/Shanghai",
+        str | None,
+        typer.Option(
+            help="The jurisdiction's time zone: naive instants in inputs are read in it "
+            "[default: Asia/Shanghai]. A database keeps the zone it was created with."
+        ),
+    ] = None,
     debug: DebugOption = False,
 ) -> None:
     """Create a database (or bring an older one up to date).
@@ -109,8 +118,15 @@ def init(
     """
 
     def step() -> None:
-        _check_timezone(timezone)
+        if timezone is not None:
+            _check_timezone(timezone)
         with open_store(db, create=True, timezone=timezone) as store:
+            if timezone is not None and store.timezone != timezone:
+                raise StoreError(
+                    f"{store.url.masked} already reads naive times in {store.timezone}; a "
+                    "database keeps its time zone (use `ingest --timezone` for a file written "
+                    "in another zone)"
+                )
             out.print(
                 f"ringfence database ready: {store.url.masked} (schema version "
                 f"{store.schema_version}, time zone {store.timezone})",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from zoneinfo import ZoneInfo
 
 from rich.console import Console
 from rich.progress import (
@@ -52,11 +53,15 @@ def print_ingest_report(report: IngestReport, out: Console, err: Console, *, sho
     for path in report.rejects_files:
         err.print(f"refused rows with their original text: {path}", markup=False)
     out.print(
-        f"{report.kind}: {report.rows_read:,} rows read, {report.added:,} added, "
+        f"{report.kind}: {_rows(report.rows_read)} read, {report.added:,} added, "
         f"{report.duplicates:,} already stored, {report.rejected_count:,} refused "
         f"(batch {report.batch_id})",
         markup=False,
     )
+
+
+def _rows(count: int) -> str:
+    return f"{count:,} row" + ("" if count == 1 else "s")
 
 
 def print_status(store: Store, out: Console) -> None:
@@ -75,7 +80,15 @@ def print_status(store: Store, out: Console) -> None:
     )
     if batches:
         latest = Table(title="latest ingests", title_justify="left")
-        for name in ("batch", "kind", "added", "already stored", "refused", "committed (UTC)"):
+        zone = ZoneInfo(store.timezone)
+        for name in (
+            "batch",
+            "kind",
+            "added",
+            "already stored",
+            "refused",
+            f"committed ({store.timezone})",
+        ):
             latest.add_column(name)
         for batch_id, kind, added, duplicate, rejected, committed in batches:
             latest.add_row(
@@ -84,6 +97,6 @@ def print_status(store: Store, out: Console) -> None:
                 f"{added:,}",
                 f"{duplicate:,}",
                 f"{rejected:,}",
-                committed.astimezone().strftime("%Y-%m-%d %H:%M:%S"),
+                committed.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S"),
             )
         out.print(latest)

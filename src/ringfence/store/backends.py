@@ -23,7 +23,7 @@ from ringfence.schema import TABLES
 
 from .dialect import DUCKDB, POSTGRESQL, Dialect, column_list, q
 from .errors import SchemaTooNew, StoreBusy, StoreError
-from .migrations import LATEST_VERSION, META_TABLE, MIGRATIONS
+from .migrations import BATCH_SEQUENCE, LATEST_VERSION, META_TABLE, MIGRATIONS
 from .url import DatabaseURL
 
 if TYPE_CHECKING:
@@ -159,8 +159,13 @@ class Store(ABC):
             name: int(self.fetchall(f"SELECT count(*) FROM {q(name)}")[0][0]) for name in TABLES
         }
 
+    def is_concurrent_write(self, exc: BaseException) -> bool:
+        """Whether `exc` means another writer got there first (worth doing the call again)."""
+        return False
+
     def next_batch_id(self) -> int:
-        return int(self.fetchall("SELECT coalesce(max(batch_id), 0) + 1 FROM ingest_batches")[0][0])
+        # A sequence, not max + 1: two ingests at once on PostgreSQL get different ids.
+        return int(self.fetchall(f"SELECT nextval('{BATCH_SEQUENCE}')")[0][0])
 
 
 class DuckDBStore(Store):
@@ -238,6 +243,16 @@ class PostgresStore(Store):
             raise StoreError(f"cannot connect to {url.masked}: {_first_line(exc)}") from None
         self.con.execute("SET TIME ZONE 'UTC'")
         self._validator: duckdb.DuckDBPyConnection | None = None
+
+    def is_concurrent_write(self, exc: BaseException) -> bool:
+        import psycopg.errors
+
+        return isinstance(
+            exc,
+            psycopg.errors.UniqueViolation
+            | psycopg.errors.SerializationFailure
+            | psycopg.errors.DeadlockDetected,
+        )
 
     @staticmethod
     def _placeholders(sql: str) -> str:
@@ -383,8 +398,8 @@ def _explain_lock(exc: duckdb.IOException, path: Path) -> StoreError:
         pid = re.search(r"PID (\d+)", message)
         holder = f" (process {pid.group(1)})" if pid else ""
         return StoreBusy(
-            f"the database {path} is in use by another ringfence process{holder}, such as "
-            "`ringfence serve`; a DuckDB file has one writer: stop that process, or store "
-            "in PostgreSQL to share it"
+            f"the database {path} is in use by another ringfence process{holder}; a DuckDB "
+            "file has one writer at a time: wait for that process or stop it, or keep the "
+            "data in PostgreSQL to share it"
         )
     return StoreError(f"cannot open {path}: {_first_line(exc)}")

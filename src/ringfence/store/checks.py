@@ -271,12 +271,12 @@ def _value_checks(column: Column, t: str, settings: CheckSettings) -> list[Check
             bound = f"DATE {_lit(latest.date().isoformat())}"
         else:
             bound = str(latest.year)
+        shown = latest.astimezone(ZoneInfo(settings.timezone)).isoformat(timespec="minutes")
         checks.append(
             Check(
                 name,
                 f"{t} > {bound}",
-                f"'is in the future (the ingest clock allows "
-                f"up to {latest.isoformat(timespec='minutes')})'",
+                f"'is in the future (the ingest clock allows up to {shown})'",
             )
         )
     return checks

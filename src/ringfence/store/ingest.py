@@ -42,6 +42,7 @@ stays bounded either way."""
 SEQ_STRIDE = 1 << 40
 """`_seq` = file index × stride + line: unique within a call, ordered like the input."""
 LAB_KINDS = ("fhir", "hl7")
+CONCURRENT_WRITE_ATTEMPTS = 3
 
 
 @dataclass(frozen=True)
@@ -71,14 +72,18 @@ class IngestReport:
     rejected_count: int = 0
     rejections: list[Rejection] = field(default_factory=list)
     rejects_files: list[Path] = field(default_factory=list)
+    reasons_beyond_rows: int = 0
+    """Reasons beyond the first of refused rows (a row may fail several checks)."""
 
     @property
     def exit_code(self) -> int:
         """0 when nothing was refused, 1 when some rows (or files) were."""
         return 1 if self.rejected_count else 0
 
-    def reject(self, rejection: Rejection) -> None:
-        self.rejected_count += 1
+    def reject(self, rejection: Rejection, *, new_row: bool = True) -> None:
+        """Record a refusal; `new_row` is False for a further reason of a row already counted."""
+        self.rejected_count += new_row
+        self.reasons_beyond_rows += not new_row
         if len(self.rejections) < MAX_KEPT_REJECTIONS:
             self.rejections.append(rejection)
 
@@ -134,22 +139,52 @@ def ingest_files(
         if not path.is_file():
             raise UsageError(f"no such file: {path}")
     settings = settings or default_settings(store)
-    if kind in LAB_KINDS:
-        from .lab_ingest import lab_sources
-
-        sources_by_table, problems = lab_sources(kind, paths)
-    else:
-        table = _event_table(kind)
-        sources_by_table, problems = {table.name: [_file_source(p, table) for p in paths]}, []
-    run = _Ingestion(store, settings, kind, paths, progress, actor)
-    for rejection in problems:
-        run.report.reject(rejection)
-    run.run(sources_by_table)
+    if kind not in LAB_KINDS:
+        _event_table(kind)
+    refused_messages: list[Rejection] = []
+    attempt = 0
+    while True:
+        run = _Ingestion(store, settings, kind, paths, progress, actor)
+        sources_by_table, problems = _sources(kind, paths, {r.file for r in refused_messages})
+        for rejection in (*problems, *refused_messages):
+            run.report.reject(rejection)
+        try:
+            run.run(sources_by_table, whole_messages=kind in LAB_KINDS)
+        except _MessagesRefused as refused:
+            refused_messages.extend(refused.rejections)  # rolled back; again without them
+            continue
+        except Exception as exc:
+            # Another process stored the same keys first: ours rolled back; do it again and
+            # they are found as already stored.
+            attempt += 1
+            if attempt < CONCURRENT_WRITE_ATTEMPTS and store.is_concurrent_write(exc):
+                continue
+            raise
+        break
     order = {str(p): i for i, p in enumerate(paths)}
     run.report.rejections.sort(key=lambda r: (order.get(r.file, 0), _location_order(r.location)))
     if write_rejects:
         run.report.rejects_files = write_rejects_files(run.report, paths, rejects_dir)
     return run.report
+
+
+def _sources(
+    kind: str, paths: list[Path], excluded: set[str]
+) -> tuple[dict[str, list[Source]], list[Rejection]]:
+    if kind in LAB_KINDS:
+        from .lab_ingest import lab_sources
+
+        return lab_sources(kind, [p for p in paths if str(p) not in excluded])
+    table = _event_table(kind)
+    return {table.name: [_file_source(p, table) for p in paths]}, []
+
+
+class _MessagesRefused(Exception):
+    """Some rows of lab messages were refused: those whole messages must store nothing."""
+
+    def __init__(self, rejections: list[Rejection]) -> None:
+        super().__init__(f"{len(rejections)} refusals in lab messages")
+        self.rejections = rejections
 
 
 def _location_order(location: str) -> tuple[int, str]:
@@ -196,15 +231,33 @@ class _Ingestion:
         self.report = IngestReport(kind, [str(p) for p in paths])
         self.started = datetime.now(UTC)
 
-    def run(self, sources_by_table: dict[str, list[Source]]) -> None:
+    def run(self, sources_by_table: dict[str, list[Source]], *, whole_messages: bool) -> None:
+        """Ingest every table in one transaction. With `whole_messages`, a lab message with
+        any refused row raises `_MessagesRefused` (rolling everything back) instead: a
+        pooled result stored without one of its samples would mislead."""
         tables = ingest_order([schema_table(name) for name in sources_by_table])
         total = sum(s.size for sources in sources_by_table.values() for s in sources)
         self.bytes_total = max(total, 1)
         self.bytes_before = 0
+        already_refused = len(self.report.rejections)
         with self.store.transaction():
             self.report.batch_id = self.store.next_batch_id()
             for table in tables:
                 _TableIngestion(self, table, sources_by_table[table.name]).run()
+            new = self.report.rejections[already_refused:]
+            if whole_messages and new:
+                raise _MessagesRefused(
+                    [
+                        Rejection(
+                            r.file,
+                            r.location,
+                            r.field,
+                            r.reason + "; nothing from this message was stored",
+                            r.row,
+                        )
+                        for r in new
+                    ]
+                )
             self._record_batch()
 
     def advance(self, done_in_file: int) -> None:
@@ -321,8 +374,10 @@ class _TableIngestion:
             f"SELECT {q(LINE)}, {q(SPAN)}, e.field, e.reason FROM (SELECT {q(LINE)}, {q(SPAN)}, "
             f"unnest(_errors) AS e FROM {q(self.checked)}) ORDER BY {q(LINE)}"
         ).fetchall()
+        previous = None
         for line, span, field_name, reason in refused:
-            self._reject(index, source, line, span, field_name, reason)
+            self._reject(index, source, line, span, field_name, reason, new_row=line != previous)
+            previous = line
         columns = [*self.table.column_names, "_file", LINE, SPAN, "_seq"]
         self.store.load_checked(self.checked, self.stage, columns)
         self.staged_rows += chunk.data.num_rows - len({r[0] for r in refused})
@@ -468,12 +523,20 @@ class _TableIngestion:
         self.store.execute(f"DELETE FROM {q(source)}")
 
     def _reject(
-        self, index: int, source: Source, line: int, span: int, field_name: str, reason: str
+        self,
+        index: int,
+        source: Source,
+        line: int,
+        span: int,
+        field_name: str,
+        reason: str,
+        *,
+        new_row: bool = True,
     ) -> None:
         location = source.locations.get(line, str(line)) if source.locations else str(line)
         report = self.call.report
         before = len(report.rejections)
-        report.reject(Rejection(source.name, location, field_name, reason))
+        report.reject(Rejection(source.name, location, field_name, reason), new_row=new_row)
         if len(report.rejections) > before:
             self.mine.append((before, index, line))
         self.wanted.setdefault(index, {})[line] = span
@@ -509,6 +572,9 @@ def write_rejects_files(
 ) -> list[Path]:
     """Write `<stem>.rejects.csv` (line, field, reason, row) for each input with refusals.
 
+    Two inputs of one call with the same stem (visits.csv, visits.parquet) keep their whole
+    names (`visits.csv.rejects.csv`), so neither overwrites the other.
+
     A stale rejects file of an input that now has none is removed, so what is on disk always
     describes the latest call.
     """
@@ -516,8 +582,10 @@ def write_rejects_files(
     by_file: dict[str, list[Rejection]] = {}
     for rejection in report.rejections:
         by_file.setdefault(rejection.file, []).append(rejection)
-    for path in paths:
-        target = rejects_path(path, rejects_dir)
+    targets = [rejects_path(p, rejects_dir) for p in paths]
+    for path, target in zip(paths, targets, strict=True):
+        if targets.count(target) > 1:  # visits.csv and visits.parquet in one call
+            target = target.with_name(path.name + ".rejects.csv")
         rejections = by_file.get(str(path), [])
         if not rejections:
             if target.exists():
@@ -528,23 +596,17 @@ def write_rejects_files(
             writer.writerow(["line", "field", "reason", "row"])
             for r in rejections:
                 writer.writerow([r.location, r.field, r.reason, r.row or ""])
-            if report.rejected_count > len(report.rejections):
-                writer.writerow(
-                    [
-                        "",
-                        "",
-                        f"{report.rejected_count - len(report.rejections)} more "
-                        "refused rows are not listed",
-                        "",
-                    ]
-                )
+            unlisted = report.rejected_count + report.reasons_beyond_rows - len(report.rejections)
+            if unlisted > 0:
+                writer.writerow(["", "", f"{unlisted} more refusals are not listed", ""])
         written.append(target)
     return written
 
 
 def rejects_path(path: Path, rejects_dir: Path | None = None) -> Path:
-    """Where the refused rows of `path` are written."""
-    name = path.name.split(".")[0] + ".rejects.csv"
+    """Where the refused rows of `path` are written: `visits-0115.csv` →
+    `visits-0115.rejects.csv`, next to it or in `rejects_dir`."""
+    name = path.stem + ".rejects.csv"
     return (rejects_dir or path.parent) / name
 
 

@@ -1,7 +1,9 @@
 """Schema versions: each migration moves a database one version forward, in one transaction.
 
 A database records its version in `ringfence_meta`; opening it migrates it forward, and a
-database newer than this code is refused rather than guessed at.
+database newer than this code is refused rather than guessed at. Migrations are frozen: once
+released, a migration never changes. A change to `ringfence.schema` comes with a new
+migration (`tests/test_migrations.py` fails until the migrations build the live schema).
 """
 
 from __future__ import annotations
@@ -9,12 +11,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ringfence.schema import DECISION_TABLES, EVENT_TABLES, ColumnType
+from ringfence.schema import ColumnType
 
-from .dialect import POSTGRESQL, Dialect, column_list, create_table_sql, q
+from .dialect import BATCH_COLUMN, POSTGRESQL, Dialect, column_list, q
 
 META_TABLE = "ringfence_meta"
 BATCHES_TABLE = "ingest_batches"
+BATCH_SEQUENCE = "ingest_batch_id"
 
 
 @dataclass(frozen=True)
@@ -26,25 +29,265 @@ class Migration:
     statements: Callable[[Dialect], list[str]]
 
 
+S, INT, F, B, D, T, L = (
+    ColumnType.STRING,
+    ColumnType.INTEGER,
+    ColumnType.FLOAT,
+    ColumnType.BOOLEAN,
+    ColumnType.DATE,
+    ColumnType.INSTANT,
+    ColumnType.STRING_LIST,
+)
+
+# Version 1 as released: (kind, key, columns) per table.
+V1_TABLES: dict[str, tuple[str, tuple[str, ...], tuple[tuple[str, ColumnType], ...]]] = {
+    "persons": (
+        "event",
+        ("person_id",),
+        (
+            ("person_id", S),
+            ("household_id", S),
+            ("birth_year", INT),
+            ("district", S),
+            ("sex", S),
+            ("group", S),
+            ("loop_id", S),
+            ("pregnant", B),
+            ("comorbidity", B),
+            ("name", S),
+            ("phone", S),
+        ),
+    ),
+    "places": (
+        "event",
+        ("place_id",),
+        (
+            ("place_id", S),
+            ("kind", S),
+            ("district", S),
+            ("parent_id", S),
+            ("loop_id", S),
+            ("capacity", INT),
+            ("name", S),
+        ),
+    ),
+    "visits": (
+        "event",
+        ("person_id", "place_id", "start"),
+        (
+            ("person_id", S),
+            ("place_id", S),
+            ("start", T),
+            ("end", T),
+            ("source", S),
+        ),
+    ),
+    "proximity": (
+        "event",
+        ("person_id", "other_person_id", "start"),
+        (
+            ("person_id", S),
+            ("other_person_id", S),
+            ("start", T),
+            ("end", T),
+            ("distance_m", F),
+            ("source", S),
+        ),
+    ),
+    "samples": (
+        "event",
+        ("sample_id",),
+        (
+            ("sample_id", S),
+            ("person_id", S),
+            ("place_id", S),
+            ("collected_at", T),
+            ("test", S),
+            ("pool_id", S),
+            ("purpose", S),
+            ("item", S),
+        ),
+    ),
+    "results": (
+        "event",
+        ("result_id",),
+        (
+            ("result_id", S),
+            ("sample_id", S),
+            ("pool_id", S),
+            ("reported_at", T),
+            ("outcome", S),
+            ("ct", F),
+            ("ct_orf1ab", F),
+            ("ct_n", F),
+        ),
+    ),
+    "symptoms": (
+        "event",
+        ("person_id", "reported_at"),
+        (
+            ("person_id", S),
+            ("reported_at", T),
+            ("onset", D),
+            ("severity", S),
+            ("temperature_c", F),
+        ),
+    ),
+    "arrivals": (
+        "event",
+        ("person_id", "arrived_at"),
+        (
+            ("person_id", S),
+            ("arrived_at", T),
+            ("origin", S),
+            ("port", S),
+            ("flight", S),
+            ("vaccinated_on", D),
+        ),
+    ),
+    "departures": (
+        "event",
+        ("person_id", "departed_at"),
+        (
+            ("person_id", S),
+            ("departed_at", T),
+            ("destination", S),
+            ("port", S),
+        ),
+    ),
+    "sequences": (
+        "event",
+        ("sample_id", "reported_at"),
+        (
+            ("sample_id", S),
+            ("lineage", S),
+            ("reported_at", T),
+        ),
+    ),
+    "purchases": (
+        "event",
+        ("person_id", "place_id", "bought_at"),
+        (
+            ("person_id", S),
+            ("place_id", S),
+            ("bought_at", T),
+            ("category", S),
+        ),
+    ),
+    "actions": (
+        "event",
+        ("action_id",),
+        (
+            ("action_id", S),
+            ("at", T),
+            ("actor", S),
+            ("kind", S),
+            ("target", S),
+            ("reason", S),
+        ),
+    ),
+    "cases": (
+        "decision",
+        ("case_id",),
+        (
+            ("case_id", S),
+            ("person_id", S),
+            ("confirmed_at", T),
+            ("classification", S),
+            ("converted_at", T),
+            ("origin", S),
+            ("variant", S),
+            ("severity", S),
+            ("found_by", S),
+        ),
+    ),
+    "contacts": (
+        "decision",
+        ("person_id", "case_person_id", "kind"),
+        (
+            ("person_id", S),
+            ("case_person_id", S),
+            ("kind", S),
+            ("first_exposure", T),
+            ("last_exposure", T),
+            ("minutes", F),
+            ("place_ids", L),
+        ),
+    ),
+    "orders": (
+        "decision",
+        ("order_id",),
+        (
+            ("order_id", S),
+            ("person_id", S),
+            ("place_id", S),
+            ("kind", S),
+            ("start", T),
+            ("planned_end", T),
+            ("released_at", T),
+            ("rule", S),
+            ("guardian_of", S),
+        ),
+    ),
+    "risk_areas": (
+        "decision",
+        ("area_id", "start"),
+        (
+            ("area_id", S),
+            ("level", S),
+            ("start", T),
+            ("end", T),
+            ("rule", S),
+        ),
+    ),
+    "test_plans": (
+        "decision",
+        ("plan_id",),
+        (
+            ("plan_id", S),
+            ("date", D),
+            ("person_id", S),
+            ("purpose", S),
+            ("pool_id", S),
+        ),
+    ),
+    "explanations": (
+        "decision",
+        ("decision_table", "decision_key", "rule"),
+        (
+            ("decision_table", S),
+            ("decision_key", S),
+            ("rule", S),
+            ("parameter", S),
+            ("source", S),
+            ("evidence", S),
+        ),
+    ),
+}
+
+
 def _initial_schema(dialect: Dialect) -> list[str]:
     text = dialect.types[ColumnType.STRING]
     statements = [
+        f"CREATE SEQUENCE {BATCH_SEQUENCE} START 1",
         f"CREATE TABLE {BATCHES_TABLE} (batch_id BIGINT PRIMARY KEY, kind {text} NOT NULL, "
         f"files {text} NOT NULL, started_at TIMESTAMPTZ NOT NULL, "
         f"committed_at TIMESTAMPTZ NOT NULL, rows_read BIGINT NOT NULL, "
         f"rows_added BIGINT NOT NULL, rows_duplicate BIGINT NOT NULL, "
         f"rows_rejected BIGINT NOT NULL, actor {text})",
     ]
-    for table in (*EVENT_TABLES, *DECISION_TABLES):
-        statements.append(create_table_sql(table, dialect))
-    if dialect is POSTGRESQL:
-        # PostgreSQL finds a key among millions of rows through an index; DuckDB's hash
-        # joins need none, and its ART indexes would slow bulk appends.
-        for table in EVENT_TABLES:
+    for name, (kind, key, columns) in V1_TABLES.items():
+        definitions = [f"{q(column)} {dialect.types[type_]}" for column, type_ in columns]
+        if kind == "event":
+            definitions.append(f"{q(BATCH_COLUMN)} BIGINT NOT NULL")
+        statements.append(f"CREATE TABLE {q(name)} ({', '.join(definitions)})")
+        if kind == "event" and dialect is POSTGRESQL:
+            # PostgreSQL finds a key among millions of rows through an index; DuckDB's hash
+            # joins need none, and its ART indexes would slow bulk appends.
             statements.append(
-                f"CREATE UNIQUE INDEX {q(table.name + '_key')} ON {q(table.name)} "
-                f"({column_list(table.key)})"
+                f"CREATE UNIQUE INDEX {q(name + '_key')} ON {q(name)} ({column_list(key)})"
             )
+    if dialect is POSTGRESQL:
         statements.append(f"CREATE INDEX samples_pool ON samples ({q('pool_id')})")
     return statements
 

@@ -66,17 +66,27 @@ class Chunk:
 
 def detect_format(path: Path) -> str:
     """The format of an event file, from its name: .csv, .parquet/.pq, .jsonl/.ndjson/.json."""
-    suffixes = [s.lower() for s in path.suffixes]
-    name = suffixes[-1] if suffixes else ""
-    if name in (".gz", ".zst") and len(suffixes) > 1:
-        name = suffixes[-2]
-    if name in (".csv", ".tsv", ".txt"):
+    name = path.suffix.lower()
+    if name == ".csv":
         return "csv"
     if name in (".parquet", ".pq"):
         return "parquet"
     if name in (".jsonl", ".ndjson", ".json"):
         return "jsonl"
-    raise FileProblem(0, "file", "unknown format: name it .csv, .parquet or .jsonl")
+    reason = _UNREAD_FORMATS.get(name, "unknown format: name it .csv, .parquet or .jsonl")
+    raise FileProblem(0, "file", reason)
+
+
+_UNREAD_FORMATS = {
+    ".gz": "a compressed file is not read; decompress it first",
+    ".zst": "a compressed file is not read; decompress it first",
+    ".bz2": "a compressed file is not read; decompress it first",
+    ".xz": "a compressed file is not read; decompress it first",
+    ".zip": "a compressed file is not read; decompress it first",
+    ".tsv": "a tab-separated file is not read; save it as comma-separated CSV",
+    ".xlsx": "a spreadsheet is not read; save the sheet as CSV (UTF-8)",
+    ".xls": "a spreadsheet is not read; save the sheet as CSV (UTF-8)",
+}
 
 
 def read_chunks(
@@ -156,11 +166,11 @@ def _physical_lines(block: bytes) -> int:
 
 
 def _is_plain(block: bytes) -> bool:
+    # Quotes are fine: Arrow parses them, and a quoted line break (the one thing that would
+    # shift line numbers) makes the row count differ from the line count, so the block then
+    # goes to the slow path.
     return (
-        b'"' not in block
-        and b"\n\n" not in block
-        and b"\n\r\n" not in block
-        and not block.startswith((b"\n", b"\r\n"))
+        b"\n\n" not in block and b"\n\r\n" not in block and not block.startswith((b"\n", b"\r\n"))
     )
 
 
