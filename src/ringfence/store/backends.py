@@ -21,9 +21,10 @@ import pyarrow.csv as pacsv
 
 from ringfence.schema import TABLES
 
-from .dialect import DUCKDB, POSTGRESQL, Dialect, column_list, q
+from .dialect import DUCKDB, POSTGRESQL, Dialect, q
 from .errors import SchemaTooNew, StoreBusy, StoreError
 from .migrations import BATCH_SEQUENCE, LATEST_VERSION, META_TABLE, MIGRATIONS
+from .readers import CHUNK, LINE, SPAN
 from .url import DatabaseURL
 
 if TYPE_CHECKING:
@@ -74,12 +75,21 @@ class Store(ABC):
         """Everything inside commits together or not at all."""
 
     @abstractmethod
-    def validation_connection(self) -> duckdb.DuckDBPyConnection:
-        """The DuckDB connection ingest validates rows on (vectorised checks)."""
+    def stage_checked(
+        self, chunk: pa.Table, checked_sql: str, stage: str, scratch: str, first_seq: int
+    ) -> list[tuple[int, int, str, str]]:
+        """Run the check query `checked_sql` over the Arrow `chunk` (named `_rf_chunk`),
+        append its valid rows to `stage`, and return the refusals as (line, span, field,
+        reason) in line order. `scratch` names a work table the engine may use; `first_seq`
+        is the lowest `_seq` of the chunk."""
 
-    @abstractmethod
-    def load_checked(self, checked: str, stage: str, columns: Sequence[str]) -> None:
-        """Append the valid rows of the validation table `checked` to the store's `stage`."""
+    def stage_extra_columns(self) -> str:
+        """Engine-specific columns the stage carries after the portable ones."""
+        return ""
+
+    def drop_checked(self, scratch: str) -> None:
+        """Drop the work table `stage_checked` may have used (none, unless overridden)."""
+        return None
 
     @abstractmethod
     def ibis(self) -> ibis.backends.BaseBackend:
@@ -209,15 +219,26 @@ class DuckDBStore(Store):
             raise
         self.con.execute("COMMIT")
 
-    def validation_connection(self) -> duckdb.DuckDBPyConnection:
-        return self.con
+    def stage_checked(
+        self, chunk: pa.Table, checked_sql: str, stage: str, scratch: str, first_seq: int
+    ) -> list[tuple[int, int, str, str]]:
+        # The checked rows go straight into the stage, refusals included, and the few refused
+        # are deleted again: one copy of the data instead of two. The chunk is bound to this
+        # one query; a registered view would pin every chunk in memory until the commit.
+        _checked(self.con, chunk, checked_sql).insert_into(q(stage))
+        lines = f"{q(LINE)}, {q(SPAN)}"
+        # Rows arrive in _seq order, so this chunk's rows are found by their min-max index.
+        this_chunk = f"_seq >= {first_seq} AND len(_errors) > 0"
+        refused = self.con.execute(
+            f"SELECT {lines}, e.field, e.reason FROM (SELECT {lines}, unnest(_errors) AS e "
+            f"FROM {q(stage)} WHERE {this_chunk}) ORDER BY {q(LINE)}"
+        ).fetchall()
+        if refused:
+            self.con.execute(f"DELETE FROM {q(stage)} WHERE {this_chunk}")
+        return [(int(a), int(b), str(c), str(d)) for a, b, c, d in refused]
 
-    def load_checked(self, checked: str, stage: str, columns: Sequence[str]) -> None:
-        cols = column_list(list(columns))
-        self.con.execute(
-            f"INSERT INTO {q(stage)} ({cols}) SELECT {cols} FROM {q(checked)} "
-            "WHERE len(_errors) = 0"
-        )
+    def stage_extra_columns(self) -> str:
+        return ", _errors STRUCT(field VARCHAR, reason VARCHAR)[]"
 
     def ibis(self) -> ibis.backends.BaseBackend:
         import ibis
@@ -292,21 +313,39 @@ class PostgresStore(Store):
         with self.con.transaction():
             yield
 
-    def validation_connection(self) -> duckdb.DuckDBPyConnection:
+    def _validation(self) -> duckdb.DuckDBPyConnection:
+        # Rows are checked in an embedded DuckDB (the same vectorised query as on a DuckDB
+        # store) and only the valid ones travel to the server.
         if self._validator is None:
             self._validator = duckdb_connect()
         return self._validator
 
-    def load_checked(self, checked: str, stage: str, columns: Sequence[str]) -> None:
-        cols = column_list(list(columns))
+    def stage_checked(
+        self, chunk: pa.Table, checked_sql: str, stage: str, scratch: str, first_seq: int
+    ) -> list[tuple[int, int, str, str]]:
+        validator = self._validation()
+        validator.execute(f"DROP TABLE IF EXISTS {q(scratch)}")
+        _checked(validator, chunk, checked_sql).create(scratch)
+        lines = f"{q(LINE)}, {q(SPAN)}"
+        refused = validator.execute(
+            f"SELECT {lines}, e.field, e.reason FROM (SELECT {lines}, unnest(_errors) AS e "
+            f"FROM {q(scratch)} WHERE len(_errors) > 0) ORDER BY {q(LINE)}"
+        ).fetchall()
+        self._copy_valid(scratch, stage)
+        return [(int(a), int(b), str(c), str(d)) for a, b, c, d in refused]
+
+    def drop_checked(self, scratch: str) -> None:
+        self._validation().execute(f"DROP TABLE IF EXISTS {q(scratch)}")
+
+    def _copy_valid(self, scratch: str, stage: str) -> None:
         reader = (
-            self.validation_connection()
-            .sql(f"SELECT {cols} FROM {q(checked)} WHERE len(_errors) = 0")
+            self._validation()
+            .sql(f"SELECT * EXCLUDE (_errors) FROM {q(scratch)} WHERE len(_errors) = 0")
             .to_arrow_reader(200_000)
         )
         with (
             self.con.cursor() as cur,
-            cur.copy(f"COPY {q(stage)} ({cols}) FROM STDIN (FORMAT csv)") as copy,
+            cur.copy(f"COPY {q(stage)} FROM STDIN (FORMAT csv)") as copy,
         ):
             for batch in reader:
                 buffer = io.BytesIO()
@@ -386,6 +425,15 @@ def _from_csv_types(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
             column = pc.split_pattern(column, "\x1f")
         columns.append(column)
     return pa.RecordBatch.from_arrays(columns, schema=schema)
+
+
+def _checked(
+    con: duckdb.DuckDBPyConnection, chunk: pa.Table, checked_sql: str
+) -> duckdb.DuckDBPyRelation:
+    """The check query over `chunk`, bound to it for this one query."""
+    relation = con.from_arrow(chunk).query(CHUNK, checked_sql)
+    assert relation is not None  # a SELECT always yields a relation
+    return relation
 
 
 def _first_line(exc: BaseException) -> str:

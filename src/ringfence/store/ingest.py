@@ -28,7 +28,16 @@ from .backends import Store
 from .checks import CheckSettings, check_query
 from .dialect import BATCH_COLUMN, column_list, create_table_sql, q
 from .errors import UsageError
-from .readers import LINE, SPAN, Chunk, FileProblem, detect_format, original_rows, read_chunks
+from .readers import (
+    CHUNK,
+    LINE,
+    SPAN,
+    Chunk,
+    FileProblem,
+    detect_format,
+    original_rows,
+    read_chunks,
+)
 
 Progress = Callable[[int, int], None]
 """Called with (bytes done, bytes in all files) as the ingest advances."""
@@ -318,6 +327,7 @@ class _TableIngestion:
 
     def _create_work_tables(self) -> None:
         extra = f"{q('_file')} INTEGER, {q(LINE)} BIGINT, {q(SPAN)} INTEGER, {q('_seq')} BIGINT"
+        extra += self.store.stage_extra_columns()
         for name in (self.stage, self.pending):
             self.store.execute(
                 create_table_sql(
@@ -332,7 +342,7 @@ class _TableIngestion:
     def _drop_work_tables(self) -> None:
         for name in (self.stage, self.pending, self.verdict):
             self.store.execute(f"DROP TABLE IF EXISTS {q(name)}")
-        self.store.validation_connection().execute(f"DROP TABLE IF EXISTS {q(self.checked)}")
+        self.store.drop_checked(self.checked)
 
     def _read_source(self, index: int, source: Source) -> None:
         try:
@@ -359,27 +369,18 @@ class _TableIngestion:
             self._reject(index, source, problem.line, problem.span, problem.field, problem.reason)
         if chunk.data.num_rows == 0:
             return
-        con = self.store.validation_connection()
-        con.register("_rf_chunk", chunk.data)
-        try:
-            query = check_query(self.table, "_rf_chunk", chunk.data.schema, self.call.settings)
-            con.execute(
-                f"CREATE OR REPLACE TEMPORARY TABLE {q(self.checked)} AS SELECT *, "
-                f"CAST({index} AS INTEGER) AS _file, "
-                f"CAST({index} AS BIGINT) * {SEQ_STRIDE} + {q(LINE)} AS _seq FROM ({query})"
-            )
-        finally:
-            con.unregister("_rf_chunk")
-        refused = con.execute(
-            f"SELECT {q(LINE)}, {q(SPAN)}, e.field, e.reason FROM (SELECT {q(LINE)}, {q(SPAN)}, "
-            f"unnest(_errors) AS e FROM {q(self.checked)}) ORDER BY {q(LINE)}"
-        ).fetchall()
+        query = check_query(self.table, CHUNK, chunk.data.schema, self.call.settings)
+        checked = (
+            f"SELECT {column_list(list(self.table.column_names))}, "
+            f"CAST({index} AS INTEGER) AS _file, {q(LINE)}, {q(SPAN)}, "
+            f"CAST({index} AS BIGINT) * {SEQ_STRIDE} + {q(LINE)} AS _seq, _errors FROM ({query})"
+        )
+        first_seq = index * SEQ_STRIDE + chunk.data.column(LINE)[0].as_py()
+        refused = self.store.stage_checked(chunk.data, checked, self.stage, self.checked, first_seq)
         previous = None
         for line, span, field_name, reason in refused:
             self._reject(index, source, line, span, field_name, reason, new_row=line != previous)
             previous = line
-        columns = [*self.table.column_names, "_file", LINE, SPAN, "_seq"]
-        self.store.load_checked(self.checked, self.stage, columns)
         self.staged_rows += chunk.data.num_rows - len({r[0] for r in refused})
 
     def _settle(self, *, final: bool = False) -> None:

@@ -28,6 +28,8 @@ from ringfence.schema import ColumnType, Table
 # A long field is refused by the checks with a clear reason, not by the parser.
 csv.field_size_limit(1 << 30)
 
+CHUNK = "_rf_chunk"
+"""The name an Arrow chunk goes by in the check query."""
 LINE = "_line"
 SPAN = "_span"
 BLOCK_SIZE = int(os.environ.get("RINGFENCE_BLOCK_SIZE", 32 << 20))
