@@ -11,6 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from ringfence.store import open_store
+from ringfence.store.migrations import MIGRATIONS
 
 from .conftest import write
 
@@ -176,7 +177,10 @@ def test_a_database_from_a_newer_ringfence_is_refused(tmp_path: Path) -> None:
         store.set_meta("schema_version", "99")
     result = ringfence("status", "--db", str(db))
     assert result.returncode == 1
-    assert "has schema version 99, but this ringfence supports versions up to 1" in result.stderr
+    latest = MIGRATIONS[-1].version
+    assert f"has schema version 99, but this ringfence supports versions up to {latest}" in (
+        result.stderr
+    )
     from ringfence.store import SchemaTooNew
 
     with pytest.raises(SchemaTooNew, match="upgrade ringfence"):

@@ -47,9 +47,10 @@ def print_ingest_report(report: IngestReport, out: Console, err: Console, *, sho
     """Refused rows on stderr (at most `show`), then a one-line summary on stdout."""
     for rejection in report.rejections[:show]:
         err.print(str(rejection), markup=False)
-    hidden = report.rejected_count - min(show, len(report.rejections))
+    reasons = report.rejected_count + report.reasons_beyond_rows
+    hidden = reasons - min(show, len(report.rejections))
     if hidden > 0:
-        err.print(f"... and {hidden:,} more refused rows", markup=False)
+        err.print(f"... and {hidden:,} more refusals", markup=False)
     for path in report.rejects_files:
         err.print(f"refused rows with their original text: {path}", markup=False)
     out.print(
