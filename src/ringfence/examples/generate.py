@@ -32,7 +32,7 @@ import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
 from ringfence.examples import EXAMPLE_TABLES
-from ringfence.schema import ColumnType, Table
+from ringfence.schema import ColumnType, Table, arrow_type
 from ringfence.schema import table as schema_table
 from ringfence.schema.events import (
     OUTCOMES,
@@ -67,16 +67,6 @@ _VISIT_CHUNK_ROWS = 250_000
 # Writing tables (shared with scenario.py)
 # --------------------------------------------------------------------------------------------
 
-_ARROW_TYPES: dict[ColumnType, pa.DataType] = {
-    ColumnType.STRING: pa.string(),
-    ColumnType.INTEGER: pa.int64(),
-    ColumnType.FLOAT: pa.float64(),
-    ColumnType.BOOLEAN: pa.bool_(),
-    ColumnType.DATE: pa.date32(),
-    ColumnType.INSTANT: pa.timestamp("s", tz=UTC_OFFSET),
-    ColumnType.STRING_LIST: pa.list_(pa.string()),
-}
-
 
 def arrow_schema(table: Table, fmt: Fmt) -> pa.Schema:
     """The Arrow schema a file of `table` is written with.
@@ -86,7 +76,7 @@ def arrow_schema(table: Table, fmt: Fmt) -> pa.Schema:
     """
     fields = []
     for col in table.columns:
-        typ = _ARROW_TYPES[col.type]
+        typ = arrow_type(col.type, unit="s", timezone=UTC_OFFSET)
         if fmt == "csv" and col.type is ColumnType.INSTANT:
             typ = pa.string()
         fields.append(pa.field(col.name, typ))

@@ -5,6 +5,7 @@ This package imports nothing else of ringfence; every other layer builds on it.
 
 from __future__ import annotations
 
+from .arrow import arrow_type
 from .columns import (
     DEFAULT_MAX_LENGTH,
     Column,
@@ -68,6 +69,7 @@ __all__ = [
     "Reference",
     "RowRule",
     "Table",
+    "arrow_type",
     "ingest_order",
     "table",
 ]

@@ -19,7 +19,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from ringfence.schema import ColumnType, Table
+from ringfence.schema import ColumnType, Table, arrow_type
 from ringfence.schema import table as schema_table
 
 from .backends import Store
@@ -28,20 +28,10 @@ from .errors import UsageError
 
 EXPORT_FORMATS = ("csv", "parquet", "jsonl")
 
-_ARROW_TYPES: dict[ColumnType, pa.DataType] = {
-    ColumnType.STRING: pa.string(),
-    ColumnType.INTEGER: pa.int64(),
-    ColumnType.FLOAT: pa.float64(),
-    ColumnType.BOOLEAN: pa.bool_(),
-    ColumnType.DATE: pa.date32(),
-    ColumnType.INSTANT: pa.timestamp("us", tz="UTC"),
-    ColumnType.STRING_LIST: pa.list_(pa.string()),
-}
-
 
 def arrow_schema(table: Table) -> pa.Schema:
     """The Arrow schema of a stored table (instants in UTC)."""
-    return pa.schema([pa.field(c.name, _ARROW_TYPES[c.type]) for c in table.columns])
+    return pa.schema([pa.field(c.name, arrow_type(c.type)) for c in table.columns])
 
 
 def _order_by(store: Store, table: Table) -> str:
