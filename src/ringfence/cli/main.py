@@ -193,7 +193,11 @@ def ingest(
             raise UsageError(
                 f"unknown kind {kind!r}; use one of: {', '.join([*EVENT_KINDS, *LAB_KINDS])}"
             )
-        with open_store(db, create=True) as store:
+        if timezone is not None:
+            _check_timezone(timezone)
+        # A database this call creates takes --timezone as its own; an existing one keeps
+        # its zone, and --timezone only says how to read this call's files.
+        with open_store(db, create=True, timezone=timezone) as store:
             settings = _settings(store, now, timezone, future_tolerance)
             with progress_bar(err, f"ingest {kind}") as advance:
                 report = ingest_files(
