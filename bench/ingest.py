@@ -46,7 +46,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from urllib.parse import quote
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -58,8 +58,10 @@ ENGINES = ("duckdb", "postgresql")
 FORMATS = ("csv", "parquet")
 VISIT_COLUMNS = ("person_id", "place_id", "start", "end", "source")
 RAW_PG_COLUMNS = 'person_id text, place_id text, start timestamptz, "end" timestamptz, source text'
-RAW_DUCKDB_CSV_COLUMNS = ("{'person_id': 'VARCHAR', 'place_id': 'VARCHAR', 'start': 'TIMESTAMPTZ', "
-                          "'end': 'TIMESTAMPTZ', 'source': 'VARCHAR'}")
+RAW_DUCKDB_CSV_COLUMNS = (
+    "{'person_id': 'VARCHAR', 'place_id': 'VARCHAR', 'start': 'TIMESTAMPTZ', "
+    "'end': 'TIMESTAMPTZ', 'source': 'VARCHAR'}"
+)
 COPY_BLOCK = 8 << 20
 """Bytes per write when streaming a CSV file into COPY."""
 PARQUET_BATCH_ROWS = 250_000
@@ -139,14 +141,15 @@ def _child_main(spec_path: str) -> None:
 
 
 def _act_baseline(spec: dict[str, Any]) -> dict[str, Any]:
-    """Import what a measurement imports and stop: the floor under every peak RSS."""
+    """Import what a measurement imports and stop: the floor under every peak RSS. Also
+    says where `ringfence` was imported from (the snapshot, when there is one)."""
     import duckdb  # noqa: F401
     import psycopg  # noqa: F401
     import pyarrow.parquet  # noqa: F401
 
-    import ringfence.store  # noqa: F401
+    import ringfence.store
 
-    return {}
+    return {"ringfence": os.path.relpath(Path(ringfence.store.__file__).parent.parent)}
 
 
 def _act_generate(spec: dict[str, Any]) -> dict[str, Any]:
@@ -155,10 +158,11 @@ def _act_generate(spec: dict[str, Any]) -> dict[str, Any]:
     out = Path(spec["out"])
     rows: dict[str, dict[str, int]] = {}
     seconds: dict[str, float] = {}
-    for fmt in FORMATS:
+    for fmt in ("csv", "parquet"):
         t0 = time.perf_counter()
-        rows[fmt] = generate(out / fmt, persons=spec["persons"], days=spec["days"],
-                             seed=spec["seed"], fmt=fmt)  # type: ignore[arg-type]
+        rows[fmt] = generate(
+            out / fmt, persons=spec["persons"], days=spec["days"], seed=spec["seed"], fmt=fmt
+        )
         seconds[fmt] = time.perf_counter() - t0
     if rows["csv"] != rows["parquet"]:
         raise SystemExit(f"CSV and Parquet row counts differ: {rows}")
@@ -172,8 +176,12 @@ def _load_referenced(store: Any, csv_dir: Path) -> dict[str, Any]:
     for name in ("persons", "places"):
         t0 = time.perf_counter()
         report = ingest_files(store, name, [csv_dir / f"{name}.csv"])
-        out[name] = {"seconds": time.perf_counter() - t0, "rows_read": report.rows_read,
-                     "added": report.added, "rejected": report.rejected_count}
+        out[name] = {
+            "seconds": time.perf_counter() - t0,
+            "rows_read": report.rows_read,
+            "added": report.added,
+            "rejected": report.rejected_count,
+        }
     return out
 
 
@@ -235,8 +243,11 @@ def _act_measure(spec: dict[str, Any]) -> dict[str, Any]:
 def _duckdb_raw(file: Path, fmt: str, db: str) -> dict[str, Any]:
     import duckdb
 
-    source = (f"read_csv('{file}', header = true, columns = {RAW_DUCKDB_CSV_COLUMNS})"
-              if fmt == "csv" else f"read_parquet('{file}')")
+    source = (
+        f"read_csv('{file}', header = true, columns = {RAW_DUCKDB_CSV_COLUMNS})"
+        if fmt == "csv"
+        else f"read_parquet('{file}')"
+    )
     t0 = time.perf_counter()
     con = duckdb.connect(db)
     t1 = time.perf_counter()
@@ -267,8 +278,12 @@ def _ringfence_load(file: Path, target: str) -> dict[str, Any]:
         "seconds": (t1 - t0) + (t2 - t1b) + (t3 - t2b),
         "load_seconds": t2 - t1b,
         "backend_peak_mb": backend_peak,
-        "report": {"rows_read": report.rows_read, "added": report.added,
-                   "duplicates": report.duplicates, "rejected": report.rejected_count},
+        "report": {
+            "rows_read": report.rows_read,
+            "added": report.added,
+            "duplicates": report.duplicates,
+            "rejected": report.rejected_count,
+        },
         "rejections": [str(r) for r in report.rejections[:5]],
     }
 
@@ -279,8 +294,9 @@ def _pg_raw(file: Path, fmt: str, url: str, *, indexed: bool) -> dict[str, Any]:
     setup = psycopg.connect(url, autocommit=True)
     setup.execute(f"CREATE TABLE visits_raw ({RAW_PG_COLUMNS})")
     if indexed:
-        setup.execute("CREATE UNIQUE INDEX visits_raw_key ON visits_raw "
-                      "(person_id, place_id, start)")
+        setup.execute(
+            "CREATE UNIQUE INDEX visits_raw_key ON visits_raw (person_id, place_id, start)"
+        )
     setup.close()
     t0 = time.perf_counter()
     con = psycopg.connect(url, autocommit=True)
@@ -289,8 +305,10 @@ def _pg_raw(file: Path, fmt: str, url: str, *, indexed: bool) -> dict[str, Any]:
     t1b = time.perf_counter()
     with con.cursor() as cur:
         if fmt == "csv":
-            with cur.copy("COPY visits_raw FROM STDIN (FORMAT csv, HEADER)") as copy, \
-                    open(file, "rb") as handle:
+            with (
+                cur.copy("COPY visits_raw FROM STDIN (FORMAT csv, HEADER)") as copy,
+                open(file, "rb") as handle,
+            ):
                 while block := handle.read(COPY_BLOCK):
                     copy.write(block)
         else:
@@ -300,8 +318,11 @@ def _pg_raw(file: Path, fmt: str, url: str, *, indexed: bool) -> dict[str, Any]:
     t2b = time.perf_counter()
     con.close()
     t3 = time.perf_counter()
-    return {"seconds": (t1 - t0) + (t2 - t1b) + (t3 - t2b), "load_seconds": t2 - t1b,
-            "backend_peak_mb": backend_peak}
+    return {
+        "seconds": (t1 - t0) + (t2 - t1b) + (t3 - t2b),
+        "load_seconds": t2 - t1b,
+        "backend_peak_mb": backend_peak,
+    }
 
 
 def _copy_parquet_as_csv(cur: Any, file: Path) -> None:
@@ -312,10 +333,13 @@ def _copy_parquet_as_csv(cur: Any, file: Path) -> None:
     import pyarrow.parquet as pq
 
     options = pacsv.WriteOptions(include_header=False)
-    with pq.ParquetFile(file) as parquet, \
-            cur.copy("COPY visits_raw FROM STDIN (FORMAT csv)") as copy:
-        for batch in parquet.iter_batches(batch_size=PARQUET_BATCH_ROWS,
-                                          columns=list(VISIT_COLUMNS)):
+    with (
+        pq.ParquetFile(file) as parquet,
+        cur.copy("COPY visits_raw FROM STDIN (FORMAT csv)") as copy,
+    ):
+        for batch in parquet.iter_batches(
+            batch_size=PARQUET_BATCH_ROWS, columns=list(VISIT_COLUMNS)
+        ):
             buffer = io.BytesIO()
             pacsv.write_csv(batch, buffer, options)
             copy.write(buffer.getbuffer())
@@ -353,7 +377,7 @@ def _pg_checksum(url: str, table: str) -> list[int]:
 
     with psycopg.connect(url, autocommit=True) as con:
         row = con.execute(
-            f'SELECT count(*), sum(CAST(extract(epoch FROM start) AS BIGINT)), '
+            f"SELECT count(*), sum(CAST(extract(epoch FROM start) AS BIGINT)), "
             f'sum(CAST(extract(epoch FROM "end") AS BIGINT)), '
             f"sum(length(person_id) + length(place_id) + coalesce(length(source), 0)), "
             f"count(DISTINCT person_id) FROM {table}"
@@ -366,15 +390,23 @@ def _pg_checksum(url: str, table: str) -> list[int]:
 # ----------------------------------------------------------------------------------------
 
 _STATEMENT_KINDS: tuple[tuple[str, str], ...] = (
-    (r"^CREATE OR REPLACE TEMPORARY TABLE \"_rf_checked", "validate chunk: check query over "
-     "the Arrow chunk → temp table"),
+    (
+        r"^CREATE OR REPLACE TEMPORARY TABLE \"_rf_checked",
+        "validate chunk: check query over the Arrow chunk → temp table",
+    ),
     (r"^SELECT \"_line\", \"_span\", e\.field", "list the chunk's refused rows"),
-    (r"^INSERT INTO \"_rf_stage_\w+\" \(.*FROM \"_rf_checked",
-     "stage valid rows (checked → stage)"),
-    (r"^INSERT INTO \"_rf_verdict_\w+\" SELECT s\._seq, '(?:reference|pending)', '(\w+)'",
-     "judge references: {0}"),
-    (r"^INSERT INTO \"_rf_verdict_\w+\" .* JOIN \"(?!_rf_)\w+\" t ON",
-     "judge keys against stored rows"),
+    (
+        r"^INSERT INTO \"_rf_stage_\w+\" \(.*FROM \"_rf_checked",
+        "stage valid rows (checked → stage)",
+    ),
+    (
+        r"^INSERT INTO \"_rf_verdict_\w+\" SELECT s\._seq, '(?:reference|pending)', '(\w+)'",
+        "judge references: {0}",
+    ),
+    (
+        r"^INSERT INTO \"_rf_verdict_\w+\" .* JOIN \"(?!_rf_)\w+\" t ON",
+        "judge keys against stored rows",
+    ),
     (r"^INSERT INTO \"_rf_verdict_\w+\" .*GROUP BY", "judge keys repeated within the ingest"),
     (r"^SELECT count\(\*\) FROM \"_rf_stage_\w+\" s WHERE NOT EXISTS", "count rows to add"),
     (r"^SELECT count\(\*\) FROM \"_rf_stage_\w+\" s WHERE EXISTS", "count duplicates"),
@@ -472,12 +504,30 @@ class _TimedConnection:
 
 
 def _instrument(store: Any, profiler: Profiler) -> None:
-    """Time every SQL statement the store runs, and the file reading, for this process."""
-    import ringfence.store.ingest as ingest_module
-    from ringfence.store import DuckDBStore
+    """Time every SQL statement the store runs, the chunk checks and the file reading.
+
+    Works on the store API before and after `stage_checked` replaced `load_checked`: each
+    method is wrapped only where the store has it.
+    """
+    import ringfence.store.ingest
+    from ringfence.store import DuckDBStore, duckdb_connect
+
+    ingest_module: Any = ringfence.store.ingest
+
+    def wrap(name: str, label: str) -> None:
+        if not hasattr(store, name):
+            return
+        original = getattr(store, name)
+
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            with profiler.span(label):
+                return original(*args, **kwargs)
+
+        setattr(store, name, timed)
 
     if isinstance(store, DuckDBStore):
-        store.con = _TimedConnection(store.con, profiler)
+        cast(Any, store).con = _TimedConnection(store.con, profiler)
+        wrap("stage_checked", "validate chunk: check query over the Arrow chunk → stage")
     else:
         for method in ("execute", "fetchall"):
             original = getattr(store, method)
@@ -487,15 +537,11 @@ def _instrument(store: Any, profiler: Profiler) -> None:
                     return _original(sql, params)
 
             setattr(store, method, timed)
-        original_load = store.load_checked
-
-        def timed_load(*args: Any) -> Any:
-            with profiler.span("stage valid rows (DuckDB → CSV → COPY)"):
-                return original_load(*args)
-
-        store.load_checked = timed_load
-        validator = _TimedConnection(store.validation_connection(), profiler)
-        store.validation_connection = lambda: validator
+        wrap("stage_checked", "validate chunk: check query in the embedded DuckDB")
+        wrap("_copy_valid", "stage valid rows (DuckDB → pyarrow CSV → COPY)")
+        wrap("load_checked", "stage valid rows (DuckDB → pyarrow CSV → COPY)")
+        if hasattr(store, "_validator"):
+            store._validator = _TimedConnection(duckdb_connect(), profiler)
         _time_commit(store, profiler)
     original_read = ingest_module.read_chunks
 
@@ -514,7 +560,7 @@ def _instrument(store: Any, profiler: Profiler) -> None:
 
         return timed_chunks()
 
-    ingest_module.read_chunks = timed_read_chunks  # type: ignore[assignment]
+    ingest_module.read_chunks = timed_read_chunks
 
 
 def _time_commit(store: Any, profiler: Profiler) -> None:
@@ -551,9 +597,14 @@ def _act_profile(spec: dict[str, Any]) -> dict[str, Any]:
     store.close()
     accounted = sum(profiler.seconds.values())
     profiler.seconds["(python outside any timed step)"] = total - accounted
-    return {"total": total, "seconds": profiler.seconds, "calls": profiler.calls,
-            "peak_mb": profiler.peak_mb, "added": report.added,
-            "rejected": report.rejected_count}
+    return {
+        "total": total,
+        "seconds": profiler.seconds,
+        "calls": profiler.calls,
+        "peak_mb": profiler.peak_mb,
+        "added": report.added,
+        "rejected": report.rejected_count,
+    }
 
 
 # ----------------------------------------------------------------------------------------
@@ -577,6 +628,10 @@ class Bench:
         self.setup: dict[str, Any] = {}
         self.expected = 0
         self._sequence = 0
+        self.env = dict(os.environ)
+        self.code: dict[str, Any] = {}
+        self.script = str(Path(__file__).resolve())
+        """The script the children run: a copy taken at the start, once the code is pinned."""
 
     # -- children -----------------------------------------------------------------------
     def child(self, spec: dict[str, Any], label: str) -> tuple[dict[str, Any] | None, float, str]:
@@ -589,9 +644,13 @@ class Bench:
         spec = {**spec, "result": self.rel(result_path)}
         spec_path.write_text(json.dumps(spec))
         with open(log_path, "wb") as log:
-            process = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "--child",
-                                        self.rel(spec_path)], stdout=log, stderr=subprocess.STDOUT,
-                                       cwd=self.workdir)
+            process = subprocess.Popen(
+                [sys.executable, self.script, "--child", self.rel(spec_path)],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=self.workdir,
+                env=self.env,
+            )
             _, status, usage = os.wait4(process.pid, 0)
             process.returncode = os.waitstatus_to_exitcode(status)
         peak_mb = usage.ru_maxrss / 1024
@@ -604,10 +663,13 @@ class Bench:
         return out, peak_mb, ""
 
     def must(self, spec: dict[str, Any], label: str) -> dict[str, Any]:
-        out, _, error = self.child(spec, label)
+        return self.must_rss(spec, label)[0]
+
+    def must_rss(self, spec: dict[str, Any], label: str) -> tuple[dict[str, Any], float, str]:
+        out, peak_mb, error = self.child(spec, label)
         if out is None:
             raise SystemExit(f"{label} failed: {error}")
-        return out
+        return out, peak_mb, error
 
     # -- PostgreSQL schemas -----------------------------------------------------------
     def pg_url(self, schema: str) -> str:
@@ -633,57 +695,103 @@ class Bench:
             self.schemas.remove(schema)
 
     def fresh_pg_store(self, name: str) -> str:
-        """A migrated schema with persons, places and their batches copied from the template."""
-        from ringfence.store import open_store
-
+        """A new schema holding a ringfence store with persons and places, vacuumed and
+        analysed. They are loaded through ringfence itself (untimed, in a child), so the store
+        is exactly what a user would have, whatever its internals (sequences, indexes)."""
         schema = self.new_schema(name)
-        open_store(self.pg_url(schema), create=True).close()
-        template = self.setup["pg_template"]
-        copies = [f"INSERT INTO {schema}.{t} SELECT * FROM {template}.{t}"
-                  for t in ("ingest_batches", "persons", "places")]
-        self.pg_admin(*copies, f"VACUUM ANALYZE {schema}.persons, {schema}.places, "
-                      f"{schema}.ingest_batches")
+        out = self.must(
+            {
+                "action": "base_pg",
+                "url": self.pg_url(schema),
+                "csv_dir": self.rel(self.data / "csv"),
+            },
+            f"setup-{name}",
+        )
+        self.setup.setdefault("pg_base", []).append(out)
+        self.pg_admin(f"VACUUM ANALYZE {schema}.persons, {schema}.places")
         return schema
 
     # -- steps --------------------------------------------------------------------------
+    def pin_code(self) -> None:
+        """Measure one version of ringfence from start to end, whatever is edited meanwhile.
+
+        `src/ringfence` is copied into the work directory and every process (this one and
+        the children) imports it from there; the copy's hash and the repository's commit are
+        recorded with the results.
+        """
+        source = REPO_DIR / "src" / "ringfence"
+        digest = _source_hash(source)
+        self.code = {"src_sha256": digest, **_git_state()}
+        if self.args.no_snapshot:
+            self.code["snapshot"] = False
+            return
+        snapshot = self.workdir / "code" / digest
+        if not (snapshot / "ringfence").exists():
+            shutil.copytree(
+                source,
+                snapshot / "ringfence",
+                ignore=shutil.ignore_patterns("__pycache__", "*.pyc"),
+            )
+        script = self.workdir / "code" / f"ingest-{os.getpid()}.py"
+        shutil.copyfile(Path(__file__).resolve(), script)
+        self.script = self.rel(script)
+        self.code["snapshot"] = True
+        self.code["snapshot_sha256"] = _source_hash(snapshot / "ringfence")
+        self.env["PYTHONPATH"] = os.pathsep.join(
+            [str(snapshot), *filter(None, [os.environ.get("PYTHONPATH")])]
+        )
+        sys.path.insert(0, str(snapshot))
+
     def prepare(self) -> None:
         for folder in (self.workdir, self.runs_dir, self.logs):
             folder.mkdir(parents=True, exist_ok=True)
+        self.pin_code()
         marker = self.data / "rows.json"
         if marker.exists():
             self.setup["generate"] = json.loads(marker.read_text())
             self.setup["generate"]["reused"] = True
         else:
             print(f"generating {self.args.persons} persons × {self.args.days} days …", flush=True)
-            out = self.must({"action": "generate", "out": self.rel(self.data),
-                             "persons": self.args.persons, "days": self.args.days,
-                             "seed": self.args.seed}, "generate")
+            out = self.must(
+                {
+                    "action": "generate",
+                    "out": self.rel(self.data),
+                    "persons": self.args.persons,
+                    "days": self.args.days,
+                    "seed": self.args.seed,
+                },
+                "generate",
+            )
             marker.write_text(json.dumps(out))
             self.setup["generate"] = out
         self.expected = int(self.setup["generate"]["rows"]["visits"])
         for fmt in FORMATS:
             self.setup[f"{fmt}_bytes"] = (self.data / fmt / f"visits.{fmt}").stat().st_size
-        _, self.setup["baseline_rss_mb"], _ = self.child({"action": "baseline"}, "baseline")
+        baseline, self.setup["baseline_rss_mb"], _ = self.must_rss(
+            {"action": "baseline"}, "baseline"
+        )
+        self.code["imported_from"] = baseline["ringfence"]
         csv_dir = self.rel(self.data / "csv")
         if "duckdb" in self.engines:
             print("setup: base DuckDB store with persons and places …", flush=True)
             base = self.runs_dir / "base.duckdb"
             _remove_db(base)
             self.setup["duckdb_base"] = self.must(
-                {"action": "base_duckdb", "db": self.rel(base), "csv_dir": csv_dir}, "base-duckdb")
+                {"action": "base_duckdb", "db": self.rel(base), "csv_dir": csv_dir}, "base-duckdb"
+            )
             if not self.args.no_reingest:
                 print("setup: DuckDB store that already holds the visits CSV …", flush=True)
                 full = self.runs_dir / "full.duckdb"
                 _remove_db(full)
                 self.setup["duckdb_full"] = self.must(
-                    {"action": "full_duckdb", "base": self.rel(base), "db": self.rel(full),
-                     "file": self.file("csv")}, "full-duckdb")
-        if "postgresql" in self.engines:
-            print("setup: PostgreSQL template schema with persons and places …", flush=True)
-            template = self.new_schema("template")
-            self.setup["pg_template"] = template
-            self.setup["pg_base"] = self.must(
-                {"action": "base_pg", "url": self.pg_url(template), "csv_dir": csv_dir}, "base-pg")
+                    {
+                        "action": "full_duckdb",
+                        "base": self.rel(base),
+                        "db": self.rel(full),
+                        "file": self.file("csv"),
+                    },
+                    "full-duckdb",
+                )
 
     def file(self, fmt: str) -> str:
         return self.rel(self.data / fmt / f"visits.{fmt}")
@@ -705,8 +813,13 @@ class Bench:
 
     def run_one(self, m: Measurement, round_: int) -> RunResult:
         warmup = round_ < self.args.warmup
-        spec: dict[str, Any] = {"action": "measure", "engine": m.engine, "fmt": m.fmt,
-                                "loader": m.loader, "file": self.file(m.fmt)}
+        spec: dict[str, Any] = {
+            "action": "measure",
+            "engine": m.engine,
+            "fmt": m.fmt,
+            "loader": m.loader,
+            "file": self.file(m.fmt),
+        }
         schema = None
         db = self.runs_dir / "run.duckdb"
         if m.engine == "duckdb":
@@ -725,8 +838,15 @@ class Bench:
         if schema is not None:
             self.drop_schema(schema)
         _remove_db(db)
-        result = RunResult(m.name, round_, warmup, out is not None, peak_rss_mb=peak_mb,
-                           error=error, rows=self.expected)
+        result = RunResult(
+            m.name,
+            round_,
+            warmup,
+            out is not None,
+            peak_rss_mb=peak_mb,
+            error=error,
+            rows=self.expected,
+        )
         if out is not None:
             result.seconds = out["seconds"]
             result.load_seconds = out["load_seconds"]
@@ -762,41 +882,49 @@ class Bench:
                 result = self.run_one(m, round_)
                 self.results.append(result)
                 if result.ok:
-                    print(f"{result.seconds:.2f} s, {self.expected / result.seconds:,.0f} rows/s, "
-                          f"peak RSS {result.peak_rss_mb:,.0f} MB"
-                          + (f"; PROBLEMS: {result.problems}" if result.problems else ""),
-                          flush=True)
+                    print(
+                        f"{result.seconds:.2f} s, {self.expected / result.seconds:,.0f} rows/s, "
+                        f"peak RSS {result.peak_rss_mb:,.0f} MB"
+                        + (f"; PROBLEMS: {result.problems}" if result.problems else ""),
+                        flush=True,
+                    )
                 else:
                     print(f"FAILED: {result.error}", flush=True)
         if self.args.profile:
             self.profile()
 
     def profile(self) -> None:
-        profiles = {}
+        """One instrumented ringfence CSV ingest per engine (and a DuckDB re-ingest)."""
+        cases = []
         for engine in self.engines:
-            target: str
+            cases.append((engine, f"ringfence → {engine} CSV ingest", "base"))
+            if engine == "duckdb" and not self.args.no_reingest:
+                cases.append((engine, "ringfence → duckdb CSV re-ingest (all duplicates)", "full"))
+        profiles = {}
+        for engine, title, start in cases:
             schema = None
+            db = self.runs_dir / "profile.duckdb"
             if engine == "duckdb":
-                db = self.runs_dir / "profile.duckdb"
                 _remove_db(db)
-                shutil.copyfile(self.runs_dir / "base.duckdb", db)
+                shutil.copyfile(self.runs_dir / f"{start}.duckdb", db)
                 target = self.rel(db)
             else:
                 schema = self.fresh_pg_store("profile")
                 self.pg_admin("CHECKPOINT")
                 target = self.pg_url(schema)
-            print(f"profiling ringfence → {engine} (CSV) …", flush=True)
-            out, peak, error = self.child({"action": "profile", "target": target,
-                                           "file": self.file("csv")}, f"profile-{engine}")
+            print(f"profiling {title} …", flush=True)
+            out, peak, error = self.child(
+                {"action": "profile", "target": target, "file": self.file("csv")},
+                f"profile-{engine}",
+            )
             if schema is not None:
                 self.drop_schema(schema)
-            if engine == "duckdb":
-                _remove_db(self.runs_dir / "profile.duckdb")
+            _remove_db(db)
             if out is None:
                 print(f"profile failed: {error}")
                 continue
             out["process_peak_mb"] = peak
-            profiles[engine] = out
+            profiles[title] = out
         self.setup["profiles"] = profiles
 
     def cleanup(self) -> None:
@@ -805,6 +933,8 @@ class Bench:
                 self.drop_schema(schema)
         for name in ("run", "base", "full", "profile"):
             _remove_db(self.runs_dir / f"{name}.duckdb")
+        if self.script != str(Path(__file__).resolve()):
+            (self.workdir / self.script).unlink(missing_ok=True)
 
     # -- reporting ------------------------------------------------------------------------
     def summary(self) -> dict[str, dict[str, Any]]:
@@ -818,8 +948,13 @@ class Bench:
             median = statistics.median(seconds)
             backend = [r.backend_peak_mb for r in runs if r.backend_peak_mb is not None]
             out[m.name] = {
-                "engine": m.engine, "fmt": m.fmt, "loader": m.loader, "runs": len(runs),
-                "median_s": median, "min_s": min(seconds), "max_s": max(seconds),
+                "engine": m.engine,
+                "fmt": m.fmt,
+                "loader": m.loader,
+                "runs": len(runs),
+                "median_s": median,
+                "min_s": min(seconds),
+                "max_s": max(seconds),
                 "load_median_s": statistics.median(r.load_seconds for r in runs),
                 "rows_per_s": self.expected / median,
                 "peak_rss_mb": max(r.peak_rss_mb for r in runs),
@@ -840,8 +975,9 @@ class Bench:
         return statistics.median(ratios) if ratios else None
 
     def _find(self, name: str, round_: int) -> RunResult | None:
-        return next((r for r in self.results if r.name == name and r.round == round_ and r.ok),
-                    None)
+        return next(
+            (r for r in self.results if r.name == name and r.round == round_ and r.ok), None
+        )
 
     def markdown(self) -> str:
         summary = self.summary()
@@ -852,6 +988,15 @@ class Bench:
             f"A process that only imports ringfence, DuckDB, pyarrow and psycopg peaks at "
             f"{self.setup.get('baseline_rss_mb', 0):,.0f} MB.",
             "",
+            f"Code: commit {self.code.get('commit', '?')}"
+            + ("" if self.code.get("src_matches_commit", True) else " with uncommitted changes")
+            + f", src/ringfence hash {self.code.get('src_sha256', '?')}"
+            + (
+                " (imported from a snapshot taken at the start)"
+                if self.code.get("snapshot")
+                else ""
+            ),
+            "",
             "| engine | input | loader | runs | median s (min–max) | load s | rows/s | "
             "peak RSS MB | PG backend MB | ringfence / raw (paired) | goals |",
             "|---|---|---|---|---|---|---|---|---|---|---|",
@@ -859,8 +1004,9 @@ class Bench:
         for m in self.measurements():
             s = summary.get(m.name)
             if s is None:
-                lines.append(f"| {m.engine} | {m.fmt} | {_loader_text(m)} | 0 | failed |"
-                             + " |" * 6)
+                lines.append(
+                    f"| {m.engine} | {m.fmt} | {_loader_text(m)} | 0 | failed |" + " |" * 6
+                )
                 continue
             ratio = goals = ""
             if m.loader in ("ringfence", "reingest"):
@@ -869,8 +1015,12 @@ class Bench:
                 if raw is not None:
                     r = s["rows_per_s"] / raw["rows_per_s"]
                     ratio = f"{r:.2f} ({paired:.2f})" if paired is not None else f"{r:.2f}"
-                    goals = ("≥50% " + ("✔" if r >= GOAL_RATIO else "✘") + ", <2 GB "
-                             + ("✔" if s["peak_rss_mb"] < GOAL_RSS_MB else "✘"))
+                    goals = (
+                        "≥50% "
+                        + ("✔" if r >= GOAL_RATIO else "✘")
+                        + ", <2 GB "
+                        + ("✔" if s["peak_rss_mb"] < GOAL_RSS_MB else "✘")
+                    )
             backend = f"{s['backend_peak_mb']:,.0f}" if s["backend_peak_mb"] is not None else "–"
             lines.append(
                 f"| {m.engine} | {m.fmt} | {_loader_text(m)} | {s['runs']} | "
@@ -879,27 +1029,37 @@ class Bench:
                 f"{backend} | {ratio} | {goals} |"
             )
         problems = [f"- {name}: {p}" for name, s in summary.items() for p in s["problems"]]
-        failures = [f"- {r.name} round {r.round}: {r.error[:300]}"
-                    for r in self.results if not r.ok]
-        checks = {tuple(s["checksum"]) for name, s in summary.items()
-                  if not name.endswith("reingest")}
-        lines += ["", "Checksums (count, Σ epoch start, Σ epoch end, Σ text lengths, distinct "
-                  "persons) of every load " + ("agree." if len(checks) == 1 else
-                                                f"DIFFER: {sorted(checks)}")]
+        failures = [
+            f"- {r.name} round {r.round}: {_last_line(r.error)}" for r in self.results if not r.ok
+        ]
+        loads = [r for r in self.results if r.ok]
+        checks = {tuple(r.checksum) for r in loads}
+        lines += [
+            "",
+            f"Checksums (count, Σ epoch start, Σ epoch end, Σ text lengths, distinct "
+            f"persons) of all {len(loads)} loads, warm-up included, "
+            + ("agree." if len(checks) == 1 else f"DIFFER: {sorted(checks)}"),
+        ]
         if problems or failures:
             lines += ["", "Problems:", *problems, *failures]
         profiles = self.setup.get("profiles", {})
-        for engine, p in profiles.items():
-            lines += ["", f"Where the time goes: one ringfence → {engine} CSV ingest, "
-                      f"{p['total']:.1f} s in `ingest_files` (process peak RSS "
-                      f"{p['process_peak_mb']:,.0f} MB)", "",
-                      "| step | calls | seconds | share | peak RSS MB during the step |",
-                      "|---|---|---|---|---|"]
+        for title, p in profiles.items():
+            lines += [
+                "",
+                f"Where the time goes: one {title}, "
+                f"{p['total']:.1f} s in `ingest_files` (process peak RSS "
+                f"{p['process_peak_mb']:,.0f} MB)",
+                "",
+                "| step | calls | seconds | share | peak RSS MB during the step |",
+                "|---|---|---|---|---|",
+            ]
             for label, sec in sorted(p["seconds"].items(), key=lambda kv: -kv[1]):
                 peak = p["peak_mb"].get(label)
-                lines.append(f"| {label} | {p['calls'].get(label, '')} | {sec:.2f} | "
-                             f"{100 * sec / p['total']:.1f}% | "
-                             f"{f'{peak:,.0f}' if peak else '–'} |")
+                lines.append(
+                    f"| {label} | {p['calls'].get(label, '')} | {sec:.2f} | "
+                    f"{100 * sec / p['total']:.1f}% | "
+                    f"{f'{peak:,.0f}' if peak else '–'} |"
+                )
         return "\n".join(lines) + "\n"
 
     def environment(self) -> dict[str, Any]:
@@ -907,11 +1067,13 @@ class Bench:
         import pyarrow
 
         env: dict[str, Any] = {
-            "python": platform.python_version(), "duckdb": duckdb.__version__,
-            "pyarrow": pyarrow.__version__, "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "duckdb": duckdb.__version__,
+            "pyarrow": pyarrow.__version__,
+            "cpus": os.cpu_count(),
             "memory_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
             "platform": platform.platform(),
-            "ringfence_store_sha256": _source_hash(REPO_DIR / "src" / "ringfence" / "store"),
+            "code": self.code,
             "ringfence_memory_limit": os.environ.get("RINGFENCE_MEMORY_LIMIT", "1GB (default)"),
         }
         if "postgresql" in self.engines:
@@ -922,27 +1084,44 @@ class Bench:
                 env["postgresql"] = con.execute("SHOW server_version").fetchall()[0][0]
                 env["postgresql_settings"] = {
                     name: con.execute(f"SHOW {name}").fetchall()[0][0]
-                    for name in ("shared_buffers", "work_mem", "maintenance_work_mem",
-                                 "fsync", "synchronous_commit", "wal_level", "max_wal_size")
+                    for name in (
+                        "shared_buffers",
+                        "work_mem",
+                        "maintenance_work_mem",
+                        "fsync",
+                        "synchronous_commit",
+                        "wal_level",
+                        "max_wal_size",
+                    )
                 }
         return env
 
 
 def _loader_text(m: Measurement) -> str:
     return {
-        ("duckdb", "raw"): "raw: CREATE TABLE AS read_csv" if m.fmt == "csv" else
-        "raw: CREATE TABLE AS read_parquet",
-        ("postgresql", "raw"): "raw: COPY FROM STDIN (csv)" if m.fmt == "csv" else
-        "raw: pyarrow → CSV → COPY",
+        ("duckdb", "raw"): "raw: CREATE TABLE AS read_csv"
+        if m.fmt == "csv"
+        else "raw: CREATE TABLE AS read_parquet",
+        ("postgresql", "raw"): "raw: COPY FROM STDIN (csv)"
+        if m.fmt == "csv"
+        else "raw: pyarrow → CSV → COPY",
         ("postgresql", "raw+key"): "raw COPY into a table with the unique key index",
         ("duckdb", "reingest"): "ringfence re-ingest (all duplicates)",
     }.get((m.engine, m.loader), "ringfence `ingest_files`")
 
 
+def _last_line(text: str) -> str:
+    lines = [line for line in text.splitlines() if line.strip()]
+    return lines[-1].strip() if lines else text
+
+
 def _scrub(text: str) -> str:
     """`text` without this machine's paths (the repository, the Python installation)."""
-    for prefix, name in ((str(REPO_DIR), "<repo>"), (sys.prefix, "<python>"),
-                         (sys.base_prefix, "<python>")):
+    for prefix, name in (
+        (str(REPO_DIR), "<repo>"),
+        (sys.prefix, "<python>"),
+        (sys.base_prefix, "<python>"),
+    ):
         text = text.replace(prefix, name)
     return text
 
@@ -953,11 +1132,29 @@ def _remove_db(path: Path) -> None:
 
 
 def _source_hash(folder: Path) -> str:
+    """A short hash of every Python file under `folder` (names and contents)."""
     digest = hashlib.sha256()
-    for path in sorted(folder.glob("*.py")):
-        digest.update(path.name.encode())
+    for path in sorted(folder.rglob("*.py")):
+        if "__pycache__" in path.parts:
+            continue
+        digest.update(path.relative_to(folder).as_posix().encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()[:12]
+
+
+def _git_state() -> dict[str, Any]:
+    """The repository's commit and whether `src/` differs from it (read-only git calls)."""
+
+    def git(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["git", *args], cwd=REPO_DIR, capture_output=True, text=True, check=False
+        )
+
+    head = git("rev-parse", "--short", "HEAD")
+    if head.returncode != 0:
+        return {}
+    same = git("--no-optional-locks", "diff", "--quiet", "HEAD", "--", "src").returncode == 0
+    return {"commit": head.stdout.strip(), "src_matches_commit": same}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -967,17 +1164,35 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
     parser.add_argument("--runs", type=int, default=3, help="timed runs per measurement")
     parser.add_argument("--warmup", type=int, default=1, help="untimed rounds first")
-    parser.add_argument("--workdir", type=Path, default=DEFAULT_WORKDIR,
-                        help="generated data, stores and logs (default: bench/data)")
+    parser.add_argument(
+        "--workdir",
+        type=Path,
+        default=DEFAULT_WORKDIR,
+        help="generated data, stores and logs (default: bench/data)",
+    )
     parser.add_argument("--pg", default=DEFAULT_PG, help="PostgreSQL URL (a schema per run)")
     parser.add_argument("--only", choices=ENGINES)
-    parser.add_argument("--no-reingest", action="store_true",
-                        help="skip the DuckDB re-ingest (all duplicates) measurement")
-    parser.add_argument("--pg-indexed-raw", action="store_true",
-                        help="also COPY into a raw table that has ringfence's unique key index")
-    parser.add_argument("--profile", action="store_true",
-                        help="add one instrumented ringfence ingest per engine (CSV)")
+    parser.add_argument(
+        "--no-reingest",
+        action="store_true",
+        help="skip the DuckDB re-ingest (all duplicates) measurement",
+    )
+    parser.add_argument(
+        "--pg-indexed-raw",
+        action="store_true",
+        help="also COPY into a raw table that has ringfence's unique key index",
+    )
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="add one instrumented ringfence ingest per engine (CSV)",
+    )
     parser.add_argument("--markdown", type=Path, help="also write the tables to this file")
+    parser.add_argument(
+        "--no-snapshot",
+        action="store_true",
+        help="import src/ringfence live instead of a copy taken at the start",
+    )
     return parser.parse_args(argv)
 
 
