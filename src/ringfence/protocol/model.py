@@ -71,6 +71,10 @@ class Pcr(Section):
 
 
 class Origin(Section):
+    local_origins: tuple[str, ...] = param(
+        (), "Origins inside the country: a positive after arriving from them is local.",
+        "§3 NHC bulletin: imported means from abroad [49]",
+    )  # fmt: skip
     imported_within_days: int = param(
         14, "A positive within this many days after an arrival is imported.", "§2 inbound [30]",
         ge=0, le=60,

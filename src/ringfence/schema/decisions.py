@@ -43,6 +43,9 @@ CASES = Table(
         Column("variant", S),
         Column("severity", S),
         Column("found_by", S, allowed=FOUND_BY),
+        Column("onset", D, description="Date symptoms began, if they have."),
+        Column("sample_id", S, description="The sample whose result made the case."),
+        Column("key_group", S, description="Why the person is in a key group (age, pregnancy...)."),
     ),
     key=("case_id",),
 )
@@ -105,6 +108,7 @@ TEST_PLANS = Table(
         Column("person_id", S, True),
         Column("purpose", S, True),
         Column("pool_id", S),
+        Column("place_id", S, description="Where the test is taken (a loop member's hotel)."),
     ),
     key=("plan_id",),
 )
@@ -124,4 +128,25 @@ EXPLANATIONS = Table(
     key=("decision_table", "decision_key", "rule"),
 )
 
-DECISION_TABLES: tuple[Table, ...] = (CASES, CONTACTS, ORDERS, RISK_AREAS, TEST_PLANS, EXPLANATIONS)
+ALERT_KINDS = (
+    "predeparture_tests", "unvaccinated", "departure_under_order", "departure_without_exit_test",
+    "missed_test", "discordant_arrival", "ambiguous_result",
+)  # fmt: skip
+
+ALERTS = Table(
+    "alerts",
+    "decision",
+    "What a person must look at: a breach of the rules, a missed test, an ambiguous result.",
+    (
+        Column("alert_id", S, True),
+        Column("person_id", S, True),
+        Column("kind", S, True, allowed=ALERT_KINDS),
+        Column("at", T, True),
+        Column("rule", S, True),
+    ),
+    key=("alert_id",),
+)
+
+DECISION_TABLES: tuple[Table, ...] = (
+    CASES, CONTACTS, ORDERS, RISK_AREAS, TEST_PLANS, ALERTS, EXPLANATIONS,
+)  # fmt: skip

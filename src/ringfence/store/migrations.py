@@ -292,8 +292,31 @@ def _initial_schema(dialect: Dialect) -> list[str]:
     return statements
 
 
+RUNS_TABLE = "cycle_runs"
+
+
+def _control_cycle(dialect: Dialect) -> list[str]:
+    text, instant, date_ = (
+        dialect.types[ColumnType.STRING],
+        dialect.types[ColumnType.INSTANT],
+        dialect.types[ColumnType.DATE],
+    )
+    return [
+        f"ALTER TABLE cases ADD COLUMN onset {date_}",
+        f"ALTER TABLE cases ADD COLUMN sample_id {text}",
+        f"ALTER TABLE cases ADD COLUMN key_group {text}",
+        f"ALTER TABLE test_plans ADD COLUMN place_id {text}",
+        f"CREATE TABLE alerts (alert_id {text}, person_id {text}, kind {text}, "
+        f"{q('at')} {instant}, {q('rule')} {text})",
+        f"CREATE TABLE {RUNS_TABLE} (run_id BIGINT PRIMARY KEY, as_of {instant} NOT NULL, "
+        f"protocol {text} NOT NULL, fingerprint {text} NOT NULL, started_at {instant} NOT NULL, "
+        f"finished_at {instant} NOT NULL, summary {text} NOT NULL)",
+    ]
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "event, decision and ingest-batch tables", _initial_schema),
+    Migration(2, "control cycle: alerts, cycle runs, case and plan details", _control_cycle),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

@@ -1,0 +1,287 @@
+"""The control cycle: a pure function of (events up to `as_of`, protocol) → decisions.
+
+Each step is an Ibis expression over the store's tables; the runner compiles it to the SQL
+of the store's engine and keeps its result in a temporary table for the steps after it.
+The decision tables are replaced in one transaction, and the run is recorded.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import ibis
+import ibis.expr.types as ir
+
+from ringfence.protocol import PARAMETERS, Protocol
+from ringfence.schema import TABLES
+from ringfence.store import Store
+from ringfence.store.migrations import RUNS_TABLE
+
+from . import alerts, areas, cases, orders, plans, tracing
+from .context import Context, epoch_text, first_per, json_text
+
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass
+class CycleReport:
+    """What a run decided: counts per decision table, and how long each step took."""
+
+    run_id: int
+    as_of: datetime
+    protocol: str
+    fingerprint: str
+    counts: dict[str, int]
+    step_seconds: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def seconds(self) -> float:
+        """The whole run, in seconds."""
+        return sum(self.step_seconds.values())
+
+
+class Runner:
+    """Compiles each step for the store's engine and keeps its result for the next steps."""
+
+    def __init__(self, store: Store, progress: Progress | None = None, total: int = 0) -> None:
+        self.store = store
+        self.dialect = "postgres" if store.dialect.name == "postgresql" else "duckdb"
+        self.kept: list[str] = []
+        self.step_seconds: dict[str, float] = {}
+        self.progress = progress
+        self.total = total
+
+    def keep(self, name: str, expr: ir.Table) -> ir.Table:
+        """Run step `name` and keep its rows in a temporary table."""
+        started = time.perf_counter()
+        if self.progress is not None:
+            self.progress(name, len(self.kept), self.total)
+        table = f"rf_cycle_{name}"
+        sql = ibis.to_sql(expr, dialect=self.dialect)
+        self.store.execute(f"DROP TABLE IF EXISTS {table}")
+        self.store.execute(f"CREATE TEMP TABLE {table} AS {sql}")
+        self.kept.append(table)
+        self.step_seconds[name] = time.perf_counter() - started
+        return ibis.table(expr.schema(), name=table)
+
+    def replace(self, name: str, expr: ir.Table) -> None:
+        """Replace the rows of decision table `name` with those of `expr`."""
+        started = time.perf_counter()
+        columns = [c.name for c in TABLES[name].columns]
+        sql = ibis.to_sql(expr.select(*columns), dialect=self.dialect)
+        quoted = ", ".join(f'"{c}"' for c in columns)
+        self.store.execute(f'DELETE FROM "{name}"')
+        self.store.execute(f'INSERT INTO "{name}" ({quoted}) {sql}')
+        self.step_seconds[f"write {name}"] = time.perf_counter() - started
+
+    def drop(self) -> None:
+        """Drop the temporary tables."""
+        for table in self.kept:
+            self.store.execute(f"DROP TABLE IF EXISTS {table}")
+
+
+STEPS = 22
+
+
+def run_cycle(
+    store: Store, protocol: Protocol, as_of: datetime, progress: Progress | None = None
+) -> CycleReport:
+    """Decide from the events known at `as_of` under `protocol`, store the decisions, and
+    record the run. Running it twice on the same events gives the same decisions."""
+    if as_of.tzinfo is None:
+        raise ValueError("as_of must carry a time zone (use the protocol's local time)")
+    ctx = Context(protocol, as_of.astimezone(UTC))
+    started_at = datetime.now(UTC)
+    runner = Runner(store, progress, STEPS)
+    with store.transaction():
+        decisions = decide(ctx, runner)
+        for name, expr in decisions.items():
+            runner.replace(name, expr)
+        counts = {
+            name: int(store.fetchall(f'SELECT count(*) FROM "{name}"')[0][0]) for name in decisions
+        }
+        run_id = int(store.fetchall(f"SELECT coalesce(max(run_id), 0) + 1 FROM {RUNS_TABLE}")[0][0])
+        summary = json.dumps({"counts": counts, "protocol_origin": protocol.origin}, sort_keys=True)
+        store.execute(
+            f"INSERT INTO {RUNS_TABLE} VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (run_id, ctx.as_of, protocol.name, protocol.fingerprint(), started_at,
+             datetime.now(UTC), summary),
+        )  # fmt: skip
+        runner.drop()
+    return CycleReport(
+        run_id=run_id,
+        as_of=ctx.as_of,
+        protocol=protocol.name,
+        fingerprint=protocol.fingerprint(),
+        counts=counts,
+        step_seconds=runner.step_seconds,
+    )
+
+
+def decide(ctx: Context, runner: Runner) -> dict[str, ir.Table]:
+    """Every step of the cycle in order; returns the expression of each decision table."""
+    keep = runner.keep
+    readings = keep("readings", cases.read_results(ctx))
+    pools = keep("pools", cases.read_pools(ctx))
+    sequenced = keep("sequenced", cases.sequence_person_results(ctx, readings))
+    discordant = keep("discordant", cases.discordant_arrivals(ctx, sequenced))
+    positives = cases.positive_results(ctx, readings, discordant)
+    symptoms = keep("symptoms", cases.symptom_summary(ctx))
+    confirmed = keep("confirmed", cases.confirm_cases(ctx, positives))
+    classified = cases.classify_cases(ctx, confirmed, symptoms)
+    variants = cases.case_variants(ctx)
+    classified = keep(
+        "classified",
+        classified.left_join(variants, "person_id").drop("person_id_right"),
+    )
+    windows = keep("windows", tracing.exposure_windows(ctx, classified, readings))
+
+    close = keep("close_contacts", tracing.close_contacts(ctx, windows))
+    found = [close]
+    if ctx.in_force.contact.same_space:
+        found.append(keep("same_space", tracing.same_space_contacts(ctx, windows, close)))
+    found.append(keep("environment", tracing.environment_contacts(ctx, readings)))
+    if ctx.in_force.secondary.enabled:
+        found.append(keep("secondary", tracing.secondary_contacts(ctx, close, classified)))
+    contacts = found[0]
+    for more in found[1:]:
+        contacts = contacts.union(more, distinct=False)
+    contacts = keep("contacts", contacts)
+
+    how = cases.how_found(ctx, classified, contacts, pools)
+    final_cases = keep("cases", classified.join(how, "case_id"))
+
+    person_orders = [
+        orders.case_orders(ctx, final_cases, readings, symptoms),
+        orders.held_arrivals(discordant),
+        orders.indeterminate_orders(ctx, readings),
+        orders.pool_holds(ctx, pools, readings),
+        orders.arrival_quarantine(ctx),
+    ]
+    quarantine = keep("quarantine", orders.contact_quarantine(ctx, contacts))
+    person_orders += [quarantine, orders.follow_on_home(ctx, quarantine)]
+    for kind, section in (
+        ("secondary", "secondary"),
+        ("same_space", "same_space"),
+        ("environment", "environment"),
+    ):
+        person_orders.append(orders.monitoring_orders(ctx, contacts, kind, section))
+    merged = person_orders[0]
+    for more in person_orders[1:]:
+        merged = merged.union(more, distinct=False)
+    settled = keep("settled", orders.settle(ctx, merged, final_cases))
+    guarded = orders.with_ids(orders.with_guardians(ctx, settled))
+    links = areas.place_links(ctx, windows, readings)
+    closed = areas.closures(ctx, links)
+    all_orders = guarded.union(closed.mutate(order_id=closed.kind + ":" + closed.place_id + ":" + epoch_text(closed.start)).select(*guarded.columns), distinct=False)
+    all_orders = keep("orders", orders.apply_actions(ctx, all_orders))
+
+    risk = keep("risk_areas", areas.risk_areas(ctx, final_cases))
+
+    present = keep("present", plans.loop_members_present(ctx, all_orders))
+    missed = keep("missed", plans.missed_tests(ctx, present))
+    plan_parts = [
+        plans.order_test_days(ctx, all_orders),
+        plans.release_tests(ctx, all_orders),
+        plans.loop_screening(ctx, present),
+        plans.follow_up_plans(ctx, missed),
+        plans.pharmacy_signals(ctx),
+        plans.pool_retests(ctx, all_orders),
+        plans.antigen_confirmations(ctx, readings),
+        plans.mass_testing(ctx, risk, final_cases),
+    ]
+    test_plans = plan_parts[0]
+    for more in plan_parts[1:]:
+        test_plans = test_plans.union(more, distinct=False)
+    test_plans = keep("test_plans", first_per(test_plans, ["plan_id"], ["purpose", "person_id"]))
+
+    alert_parts = [
+        alerts.predeparture_checks(ctx),
+        alerts.vaccination_checks(ctx),
+        alerts.departure_checks(ctx, all_orders),
+        alerts.missed_test_alerts(missed),
+        alerts.ambiguous_results(readings),
+        alerts.discordant_alerts(discordant),
+    ]
+    all_alerts = alert_parts[0]
+    for more in alert_parts[1:]:
+        all_alerts = all_alerts.union(more, distinct=False)
+    all_alerts = keep("alerts", first_per(all_alerts, ["alert_id"], ["rule", "parameter"]))
+
+    explanations = keep(
+        "explanations", explain(ctx, final_cases, contacts, all_orders, risk, all_alerts)
+    )
+    return {
+        "cases": final_cases,
+        "contacts": contacts,
+        "orders": all_orders,
+        "risk_areas": risk,
+        "test_plans": test_plans,
+        "alerts": all_alerts,
+        "explanations": explanations,
+    }
+
+
+def source_of(ctx: Context, parameter: ir.StringValue) -> ir.StringValue:
+    """The protocol's citation for a parameter key."""
+    return parameter.cases(
+        *((key, ctx.protocol.source(key)) for key in PARAMETERS), else_=ibis.null("string")
+    )
+
+
+def explain(
+    ctx: Context,
+    case_rows: ir.Table,
+    contact_rows: ir.Table,
+    order_rows: ir.Table,
+    area_rows: ir.Table,
+    alert_rows: ir.Table,
+) -> ir.Table:
+    """One explanation per decision: the rule, the parameter, its source, the evidence."""
+
+    def rows(table: ir.Table, name: str, key: ir.Value, rule: ir.Value, parameter: ir.Value,
+             evidence: ir.Value) -> ir.Table:  # fmt: skip
+        return table.select(
+            decision_table=ibis.literal(name),
+            decision_key=key,
+            rule=rule,
+            parameter=parameter,
+            evidence=evidence,
+        )
+
+    c = case_rows
+    case_evidence = (
+        '{"result": ' + json_text(c.result_id) + ', "sample": ' + json_text(c.sample_id)
+        + ', "ct": ' + c.ct_low.cast("decimal(9, 2)").cast("string").fill_null("null")
+        + ', "purpose": ' + json_text(c.purpose) + ', "origin": "' + c.origin
+        + '", "found_by": "' + c.found_by + '", "variant": ' + json_text(c.variant) + "}"
+    )  # fmt: skip
+    k = contact_rows
+    contact_evidence = (
+        '{"case": ' + json_text(k.case_person_id) + ', "seconds": '
+        + (k.minutes * 60).round().cast("int64").cast("string")
+        + ', "places": [' + k.places_json + "]}"
+    )  # fmt: skip
+    o = order_rows
+    action_rows = o.filter(o.action_id.notnull())
+    a = area_rows
+    parts = [
+        rows(c, "cases", c.case_id, ibis.literal("pcr.positive_ct_below"),
+             ibis.literal("pcr.positive_ct_below"), case_evidence),
+        rows(k, "contacts", k.person_id + "|" + k.case_person_id + "|" + k.kind, k.rule,
+             k.rule, contact_evidence),
+        rows(o, "orders", o.order_id, o.rule, o.parameter, o.evidence),
+        rows(action_rows, "orders", action_rows.order_id, ibis.literal("action"),
+             ibis.null("string"), '{"action": ' + json_text(action_rows.action_id) + "}"),
+        rows(a, "risk_areas", a.area_id + "|" + epoch_text(a.start), a.rule, a.rule, a.evidence),
+        rows(alert_rows, "alerts", alert_rows.alert_id, alert_rows.rule, alert_rows.parameter,
+             alert_rows.evidence),
+    ]  # fmt: skip
+    result = parts[0]
+    for more in parts[1:]:
+        result = result.union(more, distinct=False)
+    return result.mutate(source=source_of(ctx, result.parameter))
