@@ -12,13 +12,16 @@ import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, TypeVar
 
 import typer
 from rich.console import Console
 
+from ringfence.control import run_cycle
+from ringfence.control.why import explain_person, follow_up
+from ringfence.protocol import Protocol, ProtocolError, load_protocol, preset_names
 from ringfence.schema import EVENT_TABLES, TABLES
 from ringfence.store import (
     EXPORT_FORMATS,
@@ -33,7 +36,15 @@ from ringfence.store import (
 from ringfence.store.backends import Store
 from ringfence.store.ingest import LAB_KINDS, IngestReport
 
-from .output import print_ingest_report, print_status, progress_bar
+from .output import (
+    print_cycle_report,
+    print_follow_up,
+    print_ingest_report,
+    print_protocol,
+    print_protocol_diff,
+    print_status,
+    progress_bar,
+)
 
 app = typer.Typer(
     name="ringfence",
@@ -350,6 +361,170 @@ def demo(
     _run(debug, step)
 
 
+protocol_app = typer.Typer(
+    name="protocol",
+    help="Protocols as data: list the presets, show one's parameters, compare two, check a file.",
+    no_args_is_help=True,
+)
+app.add_typer(protocol_app)
+ProtocolOption = Annotated[
+    str,
+    typer.Option(
+        "--protocol", help="A preset name (see `ringfence protocol list`) or a protocol TOML file."
+    ),
+]
+AsOfOption = Annotated[
+    str | None,
+    typer.Option(
+        "--as-of",
+        help="Decide from the events known at this instant (ISO 8601; a time without an "
+        "offset is the protocol's local time) [default: now].",
+    ),
+]
+
+
+def _protocol(name: str) -> Protocol:
+    try:
+        return load_protocol(name)
+    except ProtocolError as exc:
+        raise UsageError(str(exc)) from None
+
+
+@protocol_app.command("list")
+def protocol_list(debug: DebugOption = False) -> None:
+    """The presets shipped with ringfence.
+
+    Example: ringfence protocol list
+    """
+
+    def step() -> None:
+        for name in preset_names():
+            out.print(f"{name}: {load_protocol(name).title}", markup=False)
+
+    _run(debug, step)
+
+
+@protocol_app.command("show")
+def protocol_show(
+    name: Annotated[str, typer.Argument(help="A preset name or a protocol TOML file.")],
+    debug: DebugOption = False,
+) -> None:
+    """Every parameter of a protocol with its value, description and source.
+
+    Example: ringfence protocol show beijing-2022-loop
+    """
+
+    def step() -> None:
+        print_protocol(_protocol(name), out)
+
+    _run(debug, step)
+
+
+@protocol_app.command("diff")
+def protocol_diff_command(
+    first: Annotated[str, typer.Argument(help="A preset name or a protocol file.")],
+    second: Annotated[str, typer.Argument(help="Another preset name or protocol file.")],
+    debug: DebugOption = False,
+) -> None:
+    """What changes from one protocol to another, parameter by parameter.
+
+    Example: ringfence protocol diff zero-covid-2022 class-b-2023
+    """
+
+    def step() -> None:
+        print_protocol_diff(_protocol(first), _protocol(second), out)
+
+    _run(debug, step)
+
+
+@protocol_app.command("check")
+def protocol_check(
+    path: Annotated[Path, typer.Argument(help="A protocol TOML file.")],
+    debug: DebugOption = False,
+) -> None:
+    """Validate a protocol file: every key known, every value possible.
+
+    Example: ringfence protocol check my-city.toml
+    """
+
+    def step() -> None:
+        protocol = _protocol(str(path))
+        out.print(
+            f"{path}: valid protocol {protocol.name!r} ({len(protocol.amendments)} "
+            f"amendments, fingerprint {protocol.fingerprint()})",
+            markup=False,
+        )
+
+    _run(debug, step)
+
+
+@app.command()
+def cycle(
+    db: DbOption = None,
+    protocol: ProtocolOption = "zero-covid-2022",
+    as_of: AsOfOption = None,
+    debug: DebugOption = False,
+) -> None:
+    """Run the control cycle: cases, contacts, orders, closures, risk areas, test plans.
+
+    Example: ringfence cycle --as-of 2022-01-20T16:00 --protocol zero-covid-2022
+    """
+
+    def step() -> None:
+        chosen = _protocol(protocol)
+        moment = _as_of(as_of, chosen.timezone)
+        with open_store(db) as store, progress_bar(err, "control cycle", steps=True) as advance:
+            report = run_cycle(store, chosen, moment, lambda _n, i, total: advance(i, total))
+        print_cycle_report(report, chosen, out)
+
+    _run(debug, step)
+
+
+@app.command()
+def why(
+    person: Annotated[str, typer.Argument(help="A person id.")],
+    db: DbOption = None,
+    debug: DebugOption = False,
+) -> None:
+    """Every decision about a person, with its rule, protocol parameter, source and evidence.
+
+    Example: ringfence why F012
+    """
+
+    def step() -> None:
+        with open_store(db, read_only=True) as store:
+            for line in explain_person(store, person):
+                out.print(line, markup=False)
+
+    _run(debug, step)
+
+
+@app.command("follow-up")
+def follow_up_command(
+    db: DbOption = None,
+    day: Annotated[
+        str | None, typer.Option("--date", help="The day (YYYY-MM-DD) [default: the last run's].")
+    ] = None,
+    debug: DebugOption = False,
+) -> None:
+    """The tracers' list for a day: whom to call, test or release, and why.
+
+    Example: ringfence follow-up --date 2022-01-20
+    """
+
+    def step() -> None:
+        wanted = None
+        if day is not None:
+            try:
+                wanted = date.fromisoformat(day)
+            except ValueError:
+                raise UsageError(f"--date {day!r} is not a date (YYYY-MM-DD)") from None
+        with open_store(db, read_only=True) as store:
+            print_follow_up(follow_up(store, wanted), out)
+
+    _run(debug, step)
+
+
 # -- helpers ----------------------------------------------------------------------------
 
 
@@ -374,6 +549,20 @@ def _settings(
     return default_settings(
         store, clock=clock, timezone=timezone, future_tolerance=timedelta(minutes=tolerance_minutes)
     )
+
+
+def _as_of(text: str | None, timezone: str) -> datetime:
+    from zoneinfo import ZoneInfo
+
+    if text is None:
+        return datetime.now(UTC)
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise UsageError(f"--as-of {text!r} is not an ISO 8601 instant") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=ZoneInfo(timezone))
+    return moment.astimezone(UTC)
 
 
 def _check_timezone(name: str) -> None:

@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.progress import (
     BarColumn,
     DownloadColumn,
+    MofNCompleteColumn,
     Progress,
     TextColumn,
     TimeElapsedColumn,
@@ -17,17 +18,23 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from ringfence.control import CycleReport
+from ringfence.control.why import FollowUp
+from ringfence.protocol import Protocol, parameter_rows, protocol_diff
 from ringfence.store.backends import Store
 from ringfence.store.ingest import IngestReport
 
 
 @contextmanager
-def progress_bar(console: Console, label: str) -> Iterator[Callable[[int, int], None]]:
-    """A progress bar on `console` (only on a terminal); yields `advance(done, total)`."""
+def progress_bar(
+    console: Console, label: str, *, steps: bool = False
+) -> Iterator[Callable[[int, int], None]]:
+    """A progress bar on `console` (only on a terminal); yields `advance(done, total)`.
+    It counts bytes, or with `steps` the steps of a process."""
     progress = Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
-        DownloadColumn(),
+        MofNCompleteColumn() if steps else DownloadColumn(),
         TimeElapsedColumn(),
         TimeRemainingColumn(),
         console=console,
@@ -101,3 +108,57 @@ def print_status(store: Store, out: Console) -> None:
                 committed.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S"),
             )
         out.print(latest)
+
+
+def print_protocol(protocol: Protocol, out: Console) -> None:
+    """A protocol's title, description and every parameter with its value and source."""
+    out.print(f"{protocol.name}: {protocol.title}", markup=False)
+    if protocol.description:
+        out.print(" ".join(protocol.description.split()), markup=False)
+    out.print(f"time zone {protocol.timezone}; fingerprint {protocol.fingerprint()}", markup=False)
+    for amendment in protocol.amendments:
+        changes = ", ".join(f"{k} = {v}" for k, v in amendment.changes.items())
+        out.print(f"from {amendment.effective}: {changes} ({amendment.reason})", markup=False)
+    table = Table("parameter", "value", "what it means", "source", show_lines=False)
+    for key, value, description, source in parameter_rows(protocol):
+        table.add_row(key, value, description, source)
+    out.print(table)
+
+
+def print_protocol_diff(first: Protocol, second: Protocol, out: Console) -> None:
+    """The parameters whose values differ between two protocols."""
+    changes = protocol_diff(first, second)
+    if not changes:
+        out.print(f"{first.name} and {second.name} decide alike: no parameter differs", markup=False)
+        return
+    table = Table("parameter", first.name, second.name)
+    for key, left, right in changes:
+        table.add_row(key, left, right)
+    out.print(table)
+    out.print(f"{len(changes)} parameters differ", markup=False)
+
+
+def print_cycle_report(report: CycleReport, protocol: Protocol, out: Console) -> None:
+    """One line per decision table, then the run."""
+    zone = ZoneInfo(protocol.timezone)
+    table = Table("decisions", "rows")
+    for name, count in report.counts.items():
+        table.add_row(name, f"{count:,}")
+    out.print(table)
+    out.print(
+        f"cycle run {report.run_id}: as of {report.as_of.astimezone(zone).isoformat()} under "
+        f"{report.protocol} ({report.fingerprint}) in {report.seconds:.2f} s",
+        markup=False,
+    )
+
+
+def print_follow_up(items: list[FollowUp], out: Console) -> None:
+    """The tracers' list: person, what to do, why."""
+    if not items:
+        out.print("nobody to call, test or release", markup=False)
+        return
+    table = Table("person", "do", "why")
+    for item in items:
+        table.add_row(item.person_id, item.action, item.why)
+    out.print(table)
+    out.print(f"{len(items):,} tasks", markup=False)

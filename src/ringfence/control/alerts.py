@@ -5,6 +5,7 @@ from __future__ import annotations
 import ibis
 import ibis.expr.types as ir
 
+from .arrivals import inbound, with_vaccination_check
 from .context import Context, epoch_text, json_number, json_text, seconds
 from .orders import CONFINING
 
@@ -24,13 +25,6 @@ def _alerts(
         parameter=ibis.literal(parameter),
         evidence=evidence,
     )
-
-
-def inbound(ctx: Context) -> ir.Table:
-    """Arrivals from outside the country (every arrival if the protocol names no inside)."""
-    arrivals = ctx.events("arrivals")
-    local = list(ctx.in_force.origin.local_origins)
-    return arrivals.filter(~arrivals.origin.isin(local)) if local else arrivals
 
 
 def predeparture_checks(ctx: Context) -> ir.Table:
@@ -67,14 +61,8 @@ def predeparture_checks(ctx: Context) -> ir.Table:
 
 def vaccination_checks(ctx: Context) -> ir.Table:
     """Arrivals not vaccinated in time (they also get the protocol's longer quarantine)."""
-    arrivals = inbound(ctx)
-    days = ctx.in_force.arrival.vaccination_min_days
-    if days == 0:
-        return _none(arrivals)
-    late = arrivals.vaccinated_on.isnull() | (
-        arrivals.vaccinated_on > ctx.local_date(arrivals.arrived_at) - ibis.interval(days=days)
-    )
-    failed = arrivals.filter(late)
+    checked = with_vaccination_check(ctx, inbound(ctx))
+    failed = checked.filter(checked.late)
     return _alerts(
         failed, person_id=failed.person_id, kind="unvaccinated", at=failed.arrived_at,
         rule="arrival.unvaccinated", parameter="arrival.vaccination_min_days",

@@ -78,15 +78,22 @@ def _empty_place_orders(links: ir.Table) -> ir.Table:
 
 def residences(ctx: Context, cases: ir.Table) -> ir.Table:
     """Where each local case lives: the building (parent) of the home they were seen at, or
-    the home itself when it has no parent."""
+    the home itself when it has no parent; the household when no home visit is recorded."""
     places = ctx.events("places")
     homes = places.filter(places.kind == "home").select(
         "place_id", area=ibis.coalesce(places.parent_id, places.place_id)
     )
+    persons = ctx.events("persons").select("person_id", "household_id")
     local = cases.filter(cases.origin == "local").select("person_id", "case_id", "confirmed_at")
     seen = ctx.events("visits").select("person_id", "place_id").distinct().join(homes, "place_id")
-    return local.join(seen, "person_id").select(
-        area_id="place:" + seen.area, trigger=local.case_id, linked_at=local.confirmed_at
+    seen = seen.select("person_id", area_id="place:" + seen.area)
+    households = persons.anti_join(seen, "person_id").select(
+        "person_id", area_id="household:" + persons.household_id
+    )
+    where = seen.union(households, distinct=False)
+    joined = local.join(where, "person_id")
+    return joined.select(
+        "area_id", trigger=joined.case_id, linked_at=joined.confirmed_at
     ).distinct()
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import ibis
 import ibis.expr.types as ir
 
+from .arrivals import inbound, with_vaccination_check
 from .context import DAY, Context, epoch_text, json_number, json_text, seconds
 
 ORDER_COLUMNS = (
@@ -317,60 +318,43 @@ def pool_holds(ctx: Context, pools: ir.Table, readings: ir.Table) -> ir.Table:
 
 
 def arrival_quarantine(ctx: Context) -> ir.Table:
-    """Arrivals not vaccinated in time (the protocol's longer quarantine), and every inbound
-    arrival where the protocol quarantines them."""
-    arrivals = ctx.events("arrivals")
-    local = list(ctx.in_force.origin.local_origins)
-    inbound = arrivals.filter(~arrivals.origin.isin(local)) if local else arrivals
-    at = inbound.arrived_at
-    min_days = ctx.param("arrival.vaccination_min_days", at=at).cast("int64")
-    late = inbound.vaccinated_on.isnull() | (
-        inbound.vaccinated_on > (ctx.local_date(at) - min_days.as_interval("D"))
-    )
-    unvaccinated = inbound.filter((min_days > 0) & late)
-    days = ctx.param("arrival.unvaccinated_quarantine_days", at=unvaccinated.arrived_at).cast("int64")
-    evidence = '{"arrival": "' + unvaccinated.person_id + " " + epoch_text(unvaccinated.arrived_at) + '"}'
-    first = _order(
-        unvaccinated,
-        person_id=unvaccinated.person_id,
-        kind=ibis.literal("quarantine_central"),
-        start=unvaccinated.arrived_at,
-        planned_end=unvaccinated.arrived_at + days.as_interval("D"),
-        released_at=NO_TIME,
-        rule="arrival.unvaccinated",
-        parameter="arrival.unvaccinated_quarantine_days",
-        evidence=evidence,
-    )
-    central = ctx.param("arrival.quarantine_central_days", at=at).cast("int64")
-    quarantined = inbound.filter((central > 0) & ~late)
-    days = ctx.param("arrival.quarantine_central_days", at=quarantined.arrived_at).cast("int64")
-    home = ctx.param("arrival.quarantine_home_days", at=quarantined.arrived_at).cast("int64")
-    evidence = '{"arrival": "' + quarantined.person_id + " " + epoch_text(quarantined.arrived_at) + '"}'
-    second = _order(
-        quarantined,
-        person_id=quarantined.person_id,
-        kind=ibis.literal("quarantine_central"),
-        start=quarantined.arrived_at,
-        planned_end=quarantined.arrived_at + days.as_interval("D"),
-        released_at=NO_TIME,
-        rule="arrival.inbound",
-        parameter="arrival.quarantine_central_days",
-        evidence=evidence,
-    )
-    at_home = quarantined.filter(home > 0)
-    home_end = at_home.arrived_at + (days + home).as_interval("D")
-    third = _order(
-        at_home,
-        person_id=at_home.person_id,
-        kind=ibis.literal("quarantine_home"),
-        start=at_home.arrived_at + days.as_interval("D"),
-        planned_end=home_end,
-        released_at=NO_TIME,
-        rule="arrival.inbound_home",
-        parameter="arrival.quarantine_home_days",
-        evidence=evidence,
-    )
-    return first.union(second, distinct=False).union(third, distinct=False)
+    """Arrivals not vaccinated in time: the protocol's longer quarantine (loop members too);
+    every other inbound arrival where the protocol quarantines them (not loop members: the
+    closed loop takes the place of quarantine)."""
+    checked = with_vaccination_check(ctx, inbound(ctx))
+    evidence = '{"arrival": ' + json_text(checked.origin) + ', "vaccinated_on": ' + json_text(
+        checked.vaccinated_on
+    ) + "}"
+    checked = checked.mutate(evidence=evidence)
+    late = checked.filter(checked.late)
+    days = ctx.param("arrival.unvaccinated_quarantine_days", at=late.arrived_at).cast("int64")
+    unvaccinated = _order(
+        late, person_id=late.person_id, kind=ibis.literal("quarantine_central"),
+        start=late.arrived_at, planned_end=late.arrived_at + days.as_interval("D"),
+        released_at=NO_TIME, rule="arrival.unvaccinated",
+        parameter="arrival.unvaccinated_quarantine_days", evidence=late.evidence,
+    )  # fmt: skip
+    members = ctx.events("persons").filter(lambda p: p.loop_id.notnull()).select("person_id")
+    city = checked.filter(~checked.late).anti_join(members, "person_id")
+    central = ctx.param("arrival.quarantine_central_days", at=city.arrived_at).cast("int64")
+    home = ctx.param("arrival.quarantine_home_days", at=city.arrived_at).cast("int64")
+    city = city.mutate(central_end=city.arrived_at + central.as_interval("D"), home_days=home)
+    city = city.filter(central > 0)
+    centralised = _order(
+        city, person_id=city.person_id, kind=ibis.literal("quarantine_central"),
+        start=city.arrived_at, planned_end=city.central_end, released_at=NO_TIME,
+        rule="arrival.inbound", parameter="arrival.quarantine_central_days",
+        evidence=city.evidence,
+    )  # fmt: skip
+    at_home = city.filter(city.home_days > 0)
+    monitored = _order(
+        at_home, person_id=at_home.person_id, kind=ibis.literal("quarantine_home"),
+        start=at_home.central_end,
+        planned_end=at_home.central_end + at_home.home_days.as_interval("D"),
+        released_at=NO_TIME, rule="arrival.inbound_home",
+        parameter="arrival.quarantine_home_days", evidence=at_home.evidence,
+    )  # fmt: skip
+    return unvaccinated.union(centralised, distinct=False).union(monitored, distinct=False)
 
 
 def settle(ctx: Context, orders: ir.Table, cases: ir.Table) -> ir.Table:
@@ -400,8 +384,9 @@ def settle(ctx: Context, orders: ir.Table, cases: ir.Table) -> ir.Table:
 
 
 def with_guardians(ctx: Context, orders: ir.Table) -> ir.Table:
-    """A child below the protocol's age is never confined alone: the first adult of the
-    household not already confined at that time is ordered to stay with the child."""
+    """A child below the protocol's age is never confined alone: unless an adult of the
+    household is confined the same way at that time already, the first adult (by id) is
+    ordered to stay with the child, for the same kind and time."""
     persons = ctx.events("persons").select("person_id", "household_id", "birth_year")
     child_age = ctx.param("contact.child_age").cast("int64")
     children = orders.filter(orders.kind.isin(CONFINING) & orders.guardian_of.isnull()).join(
@@ -413,10 +398,14 @@ def with_guardians(ctx: Context, orders: ir.Table) -> ir.Table:
     )
     candidates = children.join(adults, "household_id")
     confined = orders.filter(orders.kind.isin(CONFINING)).select(
-        busy_person="person_id", busy_start="start", busy_end="planned_end", busy_released="released_at"
-    )
+        busy_person="person_id", busy_kind="kind", busy_start="start", busy_end="planned_end",
+        busy_released="released_at",
+    )  # fmt: skip
     busy = (
-        candidates.join(confined, candidates.guardian == confined.busy_person)
+        candidates.join(
+            confined,
+            (candidates.guardian == confined.busy_person) & (candidates.kind == confined.busy_kind),
+        )
         .filter(
             lambda t: (t.busy_start <= t.start)
             & (ibis.coalesce(t.busy_released, t.busy_end, ibis.literal("9999-12-31T00:00:00+00:00", type="timestamp('UTC')")) > t.start)
@@ -424,7 +413,9 @@ def with_guardians(ctx: Context, orders: ir.Table) -> ir.Table:
         .select("person_id", "start", "guardian")
         .distinct()
     )
-    free = candidates.anti_join(busy, ["person_id", "start", "guardian"])
+    # An adult of the household already confined at that time is with the child already.
+    accompanied = busy.select("person_id", "start").distinct()
+    free = candidates.anti_join(accompanied, ["person_id", "start"])
     w = ibis.window(group_by=["person_id", "kind", "start"], order_by="guardian")
     first = free.mutate(n=ibis.row_number().over(w))
     first = first.filter(first.n == 0)

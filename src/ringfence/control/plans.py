@@ -214,8 +214,13 @@ def mass_testing(ctx: Context, areas: ir.Table, cases: ir.Table) -> ir.Table:
     homes = places.select("place_id", area_id="place:" + ibis.coalesce(places.parent_id, places.place_id))
     seen = ctx.events("visits").select("person_id", "place_id").distinct().join(homes, "place_id")
     by_place = seen.select("person_id", "area_id").distinct()
+    by_household = persons.select("person_id", area_id="household:" + persons.household_id)
     by_district = persons.select("person_id", area_id="district:" + persons.district)
-    residents = by_place.union(by_district, distinct=False).join(active, "area_id")
+    residents = (
+        by_place.union(by_household, distinct=False)
+        .union(by_district, distinct=False)
+        .join(active, "area_id")
+    )
     residents = residents.join(persons.select("person_id", "household_id", "district"), "person_id")
     recent = cases.filter(cases.confirmed_at >= ctx.now - ibis.interval(days=7)).join(
         persons.select("person_id", "district"), "person_id"

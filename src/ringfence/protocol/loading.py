@@ -6,7 +6,7 @@ import hashlib
 import json
 import tomllib
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from importlib import resources
 from pathlib import Path
@@ -106,6 +106,21 @@ class Protocol:
         }
         digest = hashlib.sha256(json.dumps(content, sort_keys=True, default=str).encode())
         return digest.hexdigest()[:12]
+
+    def with_changes(self, changes: Mapping[str, Any], name: str | None = None) -> Protocol:
+        """This protocol with `changes` (dotted key → value) applied from the start, through
+        every amendment; validated like a file."""
+        where = f"changes to {self.name}"
+        amendments = tuple(
+            replace(a, parameters=_apply(a.parameters, changes, where)) for a in self.amendments
+        )
+        return replace(
+            self,
+            name=name or self.name,
+            parameters=_apply(self.parameters, changes, where),
+            amendments=amendments,
+            origin=f"{self.origin} with {dict(changes)}",
+        )
 
     def _value(self, parameters: Parameters, key: str, group: str | None) -> Any:
         if group is not None and key in self.groups.get(group, {}):

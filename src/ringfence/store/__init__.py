@@ -13,6 +13,7 @@ from .checks import CheckSettings
 from .errors import SchemaTooNew, StoreBusy, StoreError, UsageError
 from .export import EXPORT_FORMATS, export_table
 from .ingest import IngestReport, Rejection, default_settings, ingest_files, rejects_path
+from .migrations import LATEST_VERSION
 from .url import DatabaseURL, resolve_database
 
 
@@ -25,9 +26,10 @@ def open_store(
 ) -> Store:
     """Open the database `db` (a path, a `postgresql://` URL, or `$RINGFENCE_DB`).
 
-    With `create`, a missing database is created and any older schema migrated forward;
-    without it, the database must exist already. A database written by a newer ringfence
-    is refused with `SchemaTooNew`; a DuckDB file held by another process with `StoreBusy`.
+    With `create`, a missing database is created; without it, the database must exist
+    already. An older schema is migrated forward unless the store is opened read-only. A
+    database written by a newer ringfence is refused with `SchemaTooNew`; a DuckDB file held
+    by another process with `StoreBusy`.
     """
     url = resolve_database(db)
     store: Store
@@ -40,6 +42,8 @@ def open_store(
             store.migrate(timezone=timezone)
         else:
             store.check_version()
+            if not read_only and store.schema_version < LATEST_VERSION:
+                store.migrate()
     except BaseException:
         store.close()
         raise
