@@ -332,11 +332,12 @@ def demo(
     ] = "ringfence-demo.duckdb",
     debug: DebugOption = False,
 ) -> None:
-    """Build a demo database from the bundled example (a closed loop and a city district).
+    """Build a demo database from the bundled example (a closed loop and a city district)
+    and run the control cycle on it.
 
     Example: ringfence demo
     """
-    from ringfence.examples import EXAMPLE_TABLES, example_dir
+    from ringfence.examples import EXAMPLE_AS_OF, EXAMPLE_PROTOCOL, EXAMPLE_TABLES, example_dir
 
     def step() -> None:
         _remove_duckdb_file(db)
@@ -352,9 +353,16 @@ def demo(
                     for rejection in report.rejections[:20]:
                         err.print(str(rejection), markup=False)
                     raise StoreError(f"the bundled example {kind} has refused rows")
+            protocol = load_protocol(EXAMPLE_PROTOCOL)
+            with progress_bar(err, "control cycle", steps=True) as advance:
+                report = run_cycle(
+                    store, protocol, EXAMPLE_AS_OF, lambda _n, i, total: advance(i, total)
+                )
             print_status(store, out)
+            print_cycle_report(report, protocol, out)
         out.print(
-            f"\nExplore it: ringfence status --db {db}; ringfence export visits --db {db}",
+            f"\nExplore it: ringfence why F012 --db {db}; ringfence follow-up --db {db}; "
+            f"ringfence export orders --db {db}",
             markup=False,
         )
 

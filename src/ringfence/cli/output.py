@@ -129,7 +129,9 @@ def print_protocol_diff(first: Protocol, second: Protocol, out: Console) -> None
     """The parameters whose values differ between two protocols."""
     changes = protocol_diff(first, second)
     if not changes:
-        out.print(f"{first.name} and {second.name} decide alike: no parameter differs", markup=False)
+        out.print(
+            f"{first.name} and {second.name} decide alike: no parameter differs", markup=False
+        )
         return
     table = Table("parameter", first.name, second.name)
     for key, left, right in changes:

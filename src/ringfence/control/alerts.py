@@ -35,17 +35,23 @@ def predeparture_checks(ctx: Context) -> ir.Table:
     if rules.predeparture_pcr_count == 0:
         return _none(arrivals)
     samples = ctx.events("samples").filter(lambda s: s.person_id.notnull() & (s.test == "pcr"))
-    results = ctx.events("results").filter(lambda r: r.sample_id.notnull() & (r.outcome == "negative"))
+    results = ctx.events("results").filter(
+        lambda r: r.sample_id.notnull() & (r.outcome == "negative")
+    )
     negatives = samples.join(results, "sample_id").select("person_id", "collected_at")
     window = arrivals.join(negatives, "person_id").filter(
-        lambda t: seconds(t.arrived_at, t.collected_at).between(0, rules.predeparture_window_h * 3_600)
+        lambda t: seconds(t.arrived_at, t.collected_at).between(
+            0, rules.predeparture_window_h * 3_600
+        )
     )
     summary = window.group_by(["person_id", "arrived_at"]).agg(
         tests=lambda t: t.count(),
         first=lambda t: t.collected_at.min(),
         last=lambda t: t.collected_at.max(),
     )
-    checked = arrivals.select("person_id", "arrived_at").left_join(summary, ["person_id", "arrived_at"])
+    checked = arrivals.select("person_id", "arrived_at").left_join(
+        summary, ["person_id", "arrived_at"]
+    )
     ok = (
         (checked.tests.fill_null(0) >= rules.predeparture_pcr_count)
         & (seconds(checked["last"], checked["first"]) >= rules.predeparture_min_gap_h * 3_600)
@@ -79,22 +85,27 @@ def departure_checks(ctx: Context, orders: ir.Table) -> ir.Table:
     breached = (
         departures.join(held, "person_id")
         .filter(
-            lambda t: (t.start <= t.departed_at)
-            & (t.released_at.isnull() | (t.released_at > t.departed_at))
+            lambda t: (
+                (t.start <= t.departed_at)
+                & (t.released_at.isnull() | (t.released_at > t.departed_at))
+            )
         )
         .group_by(["person_id", "departed_at"])
         .agg(order_id=lambda t: t.order_id.min())
     )
     under_order = _alerts(
         breached, person_id=breached.person_id, kind="departure_under_order",
-        at=breached.departed_at, rule="departure.under_order", parameter="screening.exit_test_within_h",
+        at=breached.departed_at, rule="departure.under_order",
+        parameter="screening.exit_test_within_h",
         evidence='{"order": "' + breached.order_id + '"}',
     )  # fmt: skip
     hours = ctx.in_force.screening.exit_test_within_h
     if hours == 0:
         return under_order
     samples = ctx.events("samples").filter(lambda s: s.person_id.notnull() & (s.test == "pcr"))
-    results = ctx.events("results").filter(lambda r: r.sample_id.notnull() & (r.outcome == "negative"))
+    results = ctx.events("results").filter(
+        lambda r: r.sample_id.notnull() & (r.outcome == "negative")
+    )
     negatives = samples.join(results, "sample_id").select("person_id", "collected_at")
     tested = (
         departures.join(negatives, "person_id")
@@ -105,7 +116,8 @@ def departure_checks(ctx: Context, orders: ir.Table) -> ir.Table:
     untested = departures.anti_join(tested, ["person_id", "departed_at"])
     no_test = _alerts(
         untested, person_id=untested.person_id, kind="departure_without_exit_test",
-        at=untested.departed_at, rule="departure.exit_test", parameter="screening.exit_test_within_h",
+        at=untested.departed_at, rule="departure.exit_test",
+        parameter="screening.exit_test_within_h",
         evidence='{"destination": "' + untested.destination.replace('"', "'") + '"}',
     )  # fmt: skip
     return under_order.union(no_test, distinct=False)

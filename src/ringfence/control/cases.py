@@ -121,7 +121,10 @@ def positive_results(ctx: Context, readings: ir.Table, discordant: ir.Table) -> 
     needs_pcr = ctx.param("pcr.antigen_needs_pcr").cast("boolean")
     counting = readings.filter(
         readings.person_id.notnull()
-        & ((readings.reading == "positive") | ((readings.reading == "antigen_positive") & ~needs_pcr))
+        & (
+            (readings.reading == "positive")
+            | ((readings.reading == "antigen_positive") & ~needs_pcr)
+        )
     )
     overruled = discordant.select("result_id")
     return counting.anti_join(overruled, "result_id")
@@ -131,9 +134,7 @@ def symptom_summary(ctx: Context) -> ir.Table:
     """Per person: onset date, first symptomatic report and the worst severity reported."""
     symptoms = ctx.events("symptoms")
     fever = ctx.param("isolation.fever_c").cast("float64")
-    symptomatic = (symptoms.severity != "none") | (symptoms.temperature_c >= fever).fill_null(
-        False
-    )
+    symptomatic = (symptoms.severity != "none") | (symptoms.temperature_c >= fever).fill_null(False)
     rank = symptoms.severity.cases(*SEVERITY_RANK.items(), else_=0)
     flagged = symptoms.mutate(symptomatic=symptomatic, rank=rank)
     sick = flagged.filter(flagged.symptomatic)
@@ -181,8 +182,10 @@ def classify_cases(ctx: Context, confirmed: ir.Table, symptoms: ir.Table) -> ir.
         base.select("person_id", "collected_at")
         .join(imports, "person_id")
         .filter(
-            lambda t: (t.arrived_at <= t.collected_at)
-            & (t.arrived_at >= t.collected_at - window_days.as_interval("D"))
+            lambda t: (
+                (t.arrived_at <= t.collected_at)
+                & (t.arrived_at >= t.collected_at - window_days.as_interval("D"))
+            )
         )
         .select("person_id")
         .distinct()
@@ -191,9 +194,7 @@ def classify_cases(ctx: Context, confirmed: ir.Table, symptoms: ir.Table) -> ir.
         "person_id_right"
     )
     t = with_import
-    sick_at_confirmation = t.first_symptom_at.notnull() & (
-        t.first_symptom_at <= t.confirmed_at
-    )
+    sick_at_confirmation = t.first_symptom_at.notnull() & (t.first_symptom_at <= t.confirmed_at)
     converted_at = ibis.cases(
         (t.first_symptom_at.notnull() & ~sick_at_confirmation, t.first_symptom_at),
         else_=ibis.null("timestamp('UTC')"),
@@ -208,8 +209,10 @@ def classify_cases(ctx: Context, confirmed: ir.Table, symptoms: ir.Table) -> ir.
         (with_import.after_arrival.fill_null(False), "imported"),
         else_="local",
     )
-    severity = with_import["rank"].fill_null(0).cases(
-        *((rank, name) for name, rank in SEVERITY_RANK.items()), else_="none"
+    severity = (
+        with_import["rank"]
+        .fill_null(0)
+        .cases(*((rank, name) for name, rank in SEVERITY_RANK.items()), else_="none")
     )
     return with_import.mutate(
         case_id="C-" + with_import.person_id,
@@ -245,9 +248,7 @@ def case_variants(ctx: Context) -> ir.Table:
     return latest.select("person_id", variant=who_label(latest.lineage))
 
 
-def how_found(
-    ctx: Context, cases: ir.Table, contacts: ir.Table, pools: ir.Table
-) -> ir.Table:
+def how_found(ctx: Context, cases: ir.Table, contacts: ir.Table, pools: ir.Table) -> ir.Table:
     """How each case was found: under control, at arrival, in mass testing, by a pharmacy
     signal, at a fever clinic, in screening, or otherwise. Returns the cases with `found_by`."""
     known = (

@@ -184,4 +184,3 @@ class Context:
             new_end = ibis.greatest(anchor + new_days.as_interval("D"), changed)
             end = ibis.cases(((changed > start) & (changed < end), new_end), else_=end)
         return end
-

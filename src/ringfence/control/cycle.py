@@ -177,7 +177,12 @@ def decide(ctx: Context, runner: Runner) -> dict[str, ir.Table]:
     guarded = orders.with_ids(orders.with_guardians(ctx, settled))
     links = areas.place_links(ctx, windows, readings)
     closed = areas.closures(ctx, links)
-    all_orders = guarded.union(closed.mutate(order_id=closed.kind + ":" + closed.place_id + ":" + epoch_text(closed.start)).select(*guarded.columns), distinct=False)
+    all_orders = guarded.union(
+        closed.mutate(
+            order_id=closed.kind + ":" + closed.place_id + ":" + epoch_text(closed.start)
+        ).select(*guarded.columns),
+        distinct=False,
+    )
     all_orders = keep("orders", orders.apply_actions(ctx, all_orders))
 
     risk = keep("risk_areas", areas.risk_areas(ctx, final_cases))

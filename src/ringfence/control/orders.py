@@ -60,7 +60,9 @@ def streak_release(ctx: Context, readings: ir.Table, orders: ir.Table) -> ir.Tab
     previous = tests.collected_at.lag().over(w)
     too_soon = (seconds(tests.collected_at, previous) < gap_h * 3_600).fill_null(True)
     tests = tests.mutate(breaks=ibis.cases((~tests.release_ok | too_soon, 1), else_=0))
-    tests = tests.mutate(run=tests.breaks.sum().over(ibis.cumulative_window(group_by="person_id", order_by=order)))
+    tests = tests.mutate(
+        run=tests.breaks.sum().over(ibis.cumulative_window(group_by="person_id", order_by=order))
+    )
     w_run = ibis.window(group_by=["person_id", "run"], order_by=order)
     runs = tests.mutate(position=ibis.row_number().over(w_run))
     runs = runs.mutate(
@@ -110,9 +112,7 @@ def daily_release(ctx: Context, readings: ir.Table, orders: ir.Table) -> ir.Tabl
     return eligible.group_by("person_id").agg(daily_at=eligible.last_report.min())
 
 
-def case_orders(
-    ctx: Context, cases: ir.Table, readings: ir.Table, symptoms: ir.Table
-) -> ir.Table:
+def case_orders(ctx: Context, cases: ir.Table, readings: ir.Table, symptoms: ir.Table) -> ir.Table:
     """Isolation for each case, or hospital when it is severe (or symptomatic, where the
     protocol sends every symptomatic case to hospital); released when the tests allow and
     the fever has been gone long enough."""
@@ -287,7 +287,9 @@ def held_arrivals(discordant: ir.Table) -> ir.Table:
 def pool_holds(ctx: Context, pools: ir.Table, readings: ir.Table) -> ir.Table:
     """Members of a positive pooled tube: under temporary control until their single-tube
     re-test comes back negative."""
-    positive = pools.filter(pools.positive).select("pool_id", "collected_at", pool_result="result_id", pool_reported="reported_at")
+    positive = pools.filter(pools.positive).select(
+        "pool_id", "collected_at", pool_result="result_id", pool_reported="reported_at"
+    )
     members = (
         ctx.events("samples")
         .filter(lambda s: s.person_id.notnull())
@@ -295,7 +297,10 @@ def pool_holds(ctx: Context, pools: ir.Table, readings: ir.Table) -> ir.Table:
         .join(positive, "pool_id")
     )
     singles = readings.filter(readings.pool_id.isnull() & readings.person_id.notnull()).select(
-        "person_id", single_collected="collected_at", single_reported="reported_at", single_reading="reading"
+        "person_id",
+        single_collected="collected_at",
+        single_reported="reported_at",
+        single_reading="reading",
     )
     retests = (
         members.join(singles, "person_id")
@@ -322,9 +327,13 @@ def arrival_quarantine(ctx: Context) -> ir.Table:
     every other inbound arrival where the protocol quarantines them (not loop members: the
     closed loop takes the place of quarantine)."""
     checked = with_vaccination_check(ctx, inbound(ctx))
-    evidence = '{"arrival": ' + json_text(checked.origin) + ', "vaccinated_on": ' + json_text(
-        checked.vaccinated_on
-    ) + "}"
+    evidence = (
+        '{"arrival": '
+        + json_text(checked.origin)
+        + ', "vaccinated_on": '
+        + json_text(checked.vaccinated_on)
+        + "}"
+    )
     checked = checked.mutate(evidence=evidence)
     late = checked.filter(checked.late)
     days = ctx.param("arrival.unvaccinated_quarantine_days", at=late.arrived_at).cast("int64")
@@ -407,8 +416,17 @@ def with_guardians(ctx: Context, orders: ir.Table) -> ir.Table:
             (candidates.guardian == confined.busy_person) & (candidates.kind == confined.busy_kind),
         )
         .filter(
-            lambda t: (t.busy_start <= t.start)
-            & (ibis.coalesce(t.busy_released, t.busy_end, ibis.literal("9999-12-31T00:00:00+00:00", type="timestamp('UTC')")) > t.start)
+            lambda t: (
+                (t.busy_start <= t.start)
+                & (
+                    ibis.coalesce(
+                        t.busy_released,
+                        t.busy_end,
+                        ibis.literal("9999-12-31T00:00:00+00:00", type="timestamp('UTC')"),
+                    )
+                    > t.start
+                )
+            )
         )
         .select("person_id", "start", "guardian")
         .distinct()

@@ -82,7 +82,10 @@ def release_tests(ctx: Context, orders: ir.Table) -> ir.Table:
         & (orders.start <= ctx.now - ibis.interval(days=1))
     )
     return _plans(
-        open_cases, date=ctx.local_date(ctx.now), person_id=open_cases.person_id, purpose="release_test"
+        open_cases,
+        date=ctx.local_date(ctx.now),
+        person_id=open_cases.person_id,
+        purpose="release_test",
     )
 
 
@@ -90,13 +93,19 @@ def loop_members_present(ctx: Context, orders: ir.Table) -> ir.Table:
     """Loop members inside the loop at `as_of`: arrived (or never flown in), not departed
     since, and not in isolation or hospital; with the place they were last seen at."""
     persons = ctx.events("persons").filter(lambda p: p.loop_id.notnull())
-    arrivals = ctx.events("arrivals").group_by("person_id").agg(arrived_at=lambda t: t.arrived_at.max())
-    departures = ctx.events("departures").group_by("person_id").agg(
-        departed_at=lambda t: t.departed_at.max()
+    arrivals = (
+        ctx.events("arrivals").group_by("person_id").agg(arrived_at=lambda t: t.arrived_at.max())
     )
-    isolated = orders.filter(
-        orders.kind.isin(["isolation", "hospital"]) & orders.released_at.isnull()
-    ).select("person_id").distinct()
+    departures = (
+        ctx.events("departures")
+        .group_by("person_id")
+        .agg(departed_at=lambda t: t.departed_at.max())
+    )
+    isolated = (
+        orders.filter(orders.kind.isin(["isolation", "hospital"]) & orders.released_at.isnull())
+        .select("person_id")
+        .distinct()
+    )
     visits = ctx.events("visits")
     w = ibis.window(group_by="person_id", order_by=[ibis.desc("start"), "place_id"])
     last_seen = visits.mutate(n=ibis.row_number().over(w))
@@ -169,13 +178,17 @@ def pharmacy_signals(ctx: Context) -> ir.Table:
     )
     due = recent.anti_join(tested, ["person_id", "bought_at"])
     due = due.group_by("person_id").agg(bought_at=lambda t: t.bought_at.min())
-    return _plans(due, date=ctx.local_date(due.bought_at), person_id=due.person_id, purpose="pharmacy_signal")
+    return _plans(
+        due, date=ctx.local_date(due.bought_at), person_id=due.person_id, purpose="pharmacy_signal"
+    )
 
 
 def pool_retests(ctx: Context, orders: ir.Table) -> ir.Table:
     """Single-tube re-tests for members of a positive pooled tube not yet cleared."""
     held = orders.filter((orders.rule == "pool.positive_pool") & orders.released_at.isnull())
-    return _plans(held, date=ctx.local_date(held.start), person_id=held.person_id, purpose="pool_retest")
+    return _plans(
+        held, date=ctx.local_date(held.start), person_id=held.person_id, purpose="pool_retest"
+    )
 
 
 def antigen_confirmations(ctx: Context, readings: ir.Table) -> ir.Table:
@@ -192,7 +205,10 @@ def antigen_confirmations(ctx: Context, readings: ir.Table) -> ir.Table:
     )
     due = antigen.anti_join(confirmed, "result_id")
     return _plans(
-        due, date=ctx.local_date(due.reported_at), person_id=due.person_id, purpose="antigen_confirmation"
+        due,
+        date=ctx.local_date(due.reported_at),
+        person_id=due.person_id,
+        purpose="antigen_confirmation",
     )
 
 
@@ -211,7 +227,9 @@ def mass_testing(ctx: Context, areas: ir.Table, cases: ir.Table) -> ir.Table:
         return _empty(persons)
     active = areas.filter(areas.end.isnull()).select("area_id", "start").distinct()
     places = ctx.events("places").filter(lambda p: p.kind == "home")
-    homes = places.select("place_id", area_id="place:" + ibis.coalesce(places.parent_id, places.place_id))
+    homes = places.select(
+        "place_id", area_id="place:" + ibis.coalesce(places.parent_id, places.place_id)
+    )
     seen = ctx.events("visits").select("person_id", "place_id").distinct().join(homes, "place_id")
     by_place = seen.select("person_id", "area_id").distinct()
     by_household = persons.select("person_id", area_id="household:" + persons.household_id)
@@ -231,7 +249,9 @@ def mass_testing(ctx: Context, areas: ir.Table, cases: ir.Table) -> ir.Table:
         "district", prevalence=lambda t: t.recent_cases.fill_null(0).cast("float64") / t.population
     )
     residents = residents.join(prevalence, "district")
-    size = ibis.cases((residents.prevalence < pool.low_prevalence, pool.max_size), else_=pool.default_size)
+    size = ibis.cases(
+        (residents.prevalence < pool.low_prevalence, pool.max_size), else_=pool.default_size
+    )
     residents = residents.mutate(size=size)
     parts = []
     for round_ in range(1, pool.rounds + 1):
@@ -260,5 +280,6 @@ def _empty(table: ir.Table) -> ir.Table:
 
 def follow_up_plans(ctx: Context, missed: ir.Table) -> ir.Table:
     """A test today for each loop member who missed the daily one."""
-    return _plans(missed, date=ctx.local_date(ctx.now), person_id=missed.person_id, purpose="missed_test")
-
+    return _plans(
+        missed, date=ctx.local_date(ctx.now), person_id=missed.person_id, purpose="missed_test"
+    )

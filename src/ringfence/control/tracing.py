@@ -36,8 +36,12 @@ def exposure_windows(ctx: Context, cases: ir.Table, readings: ir.Table) -> ir.Ta
         .agg(last_negative=lambda t: t.negative_at.max())
     )
     joined = windows.left_join(last_negative, "person_id")
-    use_negative = ctx.param("contact.from_last_negative").cast("boolean") & joined.last_negative.notnull()
-    start = ibis.cases((use_negative, ibis.greatest(joined.start, joined.last_negative)), else_=joined.start)
+    use_negative = (
+        ctx.param("contact.from_last_negative").cast("boolean") & joined.last_negative.notnull()
+    )
+    start = ibis.cases(
+        (use_negative, ibis.greatest(joined.start, joined.last_negative)), else_=joined.start
+    )
     return joined.select(
         index_id=joined.person_id,
         index_person=joined.person_id,
@@ -62,9 +66,7 @@ def presence(ctx: Context, spaces: bool = False) -> ir.Table:
 def index_spans(windows: ir.Table, where: ir.Table) -> ir.Table:
     """The index people's presence clipped to their windows: where they could expose others."""
     joined = windows.join(where, windows.index_person == where.person_id)
-    joined = joined.filter(
-        (joined.start < joined.window_end) & (joined.end > joined.window_start)
-    )
+    joined = joined.filter((joined.start < joined.window_end) & (joined.end > joined.window_start))
     return joined.select(
         "index_id",
         "index_person",
@@ -117,9 +119,7 @@ def proximity_intervals(ctx: Context, windows: ir.Table) -> ir.Table:
         distinct=False,
     )
     joined = windows.join(both_ways, windows.index_person == both_ways.person_id)
-    joined = joined.filter(
-        (joined.start < joined.window_end) & (joined.end > joined.window_start)
-    )
+    joined = joined.filter((joined.start < joined.window_end) & (joined.end > joined.window_start))
     return joined.select(
         person_id=joined.other_person_id,
         index_id=joined.index_id,
@@ -136,9 +136,7 @@ def household_intervals(ctx: Context, windows: ir.Table) -> ir.Table:
     index = windows.join(persons, windows.index_person == persons.person_id).select(
         "index_id", "index_person", "household_id", "window_start", "window_end"
     )
-    members = index.join(persons, "household_id").filter(
-        lambda t: t.person_id != t.index_person
-    )
+    members = index.join(persons, "household_id").filter(lambda t: t.person_id != t.index_person)
     return members.select(
         "person_id",
         "index_id",
@@ -180,9 +178,11 @@ def merge_exposure(intervals: ir.Table) -> ir.Table:
         .group_by(by)
         .agg(
             place_ids=lambda t: t.place_id.collect(distinct=True, order_by=t.place_id),
-            places_json=lambda t: ('"' + t.place_id + '"')
-            .collect(distinct=True, order_by='"' + t.place_id + '"')
-            .join(", "),
+            places_json=lambda t: (
+                ('"' + t.place_id + '"')
+                .collect(distinct=True, order_by='"' + t.place_id + '"')
+                .join(", ")
+            ),
         )
     )
     totals = islands.group_by(by).agg(
@@ -231,11 +231,17 @@ def close_contacts(ctx: Context, windows: ir.Table) -> ir.Table:
     spans = index_spans(windows, where)
     shared = shared_intervals(spans, where).union(proximity_intervals(ctx, windows), distinct=False)
     min_seconds = ctx.param("contact.min_minutes").cast("float64") * 60
-    close = contact_rows(merge_exposure(shared), windows, "close", "contact.min_minutes", min_seconds)
+    close = contact_rows(
+        merge_exposure(shared), windows, "close", "contact.min_minutes", min_seconds
+    )
     if not ctx.in_force.contact.household:
         return close
     household = contact_rows(
-        merge_exposure(household_intervals(ctx, windows)), windows, "household", "contact.household", None
+        merge_exposure(household_intervals(ctx, windows)),
+        windows,
+        "household",
+        "contact.household",
+        None,
     )
     return close.union(household, distinct=False)
 
@@ -277,7 +283,9 @@ def environment_contacts(ctx: Context, readings: ir.Table) -> ir.Table:
         e=windows.window_end,
     )
     merged = merge_exposure(shared_intervals(spans, presence(ctx)))
-    return contact_rows(merged, windows, "environment", "environment.lookback_days", ibis.literal(1))
+    return contact_rows(
+        merged, windows, "environment", "environment.lookback_days", ibis.literal(1)
+    )
 
 
 def secondary_contacts(ctx: Context, close: ir.Table, cases: ir.Table) -> ir.Table:
@@ -295,7 +303,9 @@ def secondary_contacts(ctx: Context, close: ir.Table, cases: ir.Table) -> ir.Tab
     spans = index_spans(windows, where)
     shared = shared_intervals(spans, where).union(household_intervals(ctx, windows), distinct=False)
     min_seconds = ctx.param("secondary.min_minutes").cast("float64") * 60
-    rows = contact_rows(merge_exposure(shared), windows, "secondary", "secondary.min_minutes", min_seconds)
+    rows = contact_rows(
+        merge_exposure(shared), windows, "secondary", "secondary.min_minutes", min_seconds
+    )
     already = index.select("person_id", "case_person_id")
     rows = rows.anti_join(already, ["person_id", "case_person_id"])
     return rows.filter(rows.person_id != rows.case_person_id).anti_join(

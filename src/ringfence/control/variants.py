@@ -37,8 +37,11 @@ def who_label(lineage: ir.StringValue) -> ir.StringValue:
     """The WHO label of a Pango lineage ("BA.1.1" → "Omicron"), or "other"."""
     upper = lineage.upper()
     branches = [
-        ((upper == prefix.rstrip(".")) | upper.startswith(prefix if prefix.endswith(".") else prefix + "."),
-         label)
+        (
+            (upper == prefix.rstrip("."))
+            | upper.startswith(prefix if prefix.endswith(".") else prefix + "."),
+            label,
+        )
         for prefix, label in LINEAGE_PREFIXES
     ]
     return ibis.cases(*branches, else_="other")

@@ -116,7 +116,8 @@ def explain_person(store: Store, person_id: str) -> list[str]:
         state = (
             f"released {_local(row['released_at'], zone)}"
             if row["released_at"]
-            else "open" + (f", planned end {_local(row['planned_end'], zone)}" if row["planned_end"] else "")
+            else "open"
+            + (f", planned end {_local(row['planned_end'], zone)}" if row["planned_end"] else "")
         )
         guardian = f", staying with child {row['guardian_of']}" if row["guardian_of"] else ""
         lines.append(
@@ -126,7 +127,7 @@ def explain_person(store: Store, person_id: str) -> list[str]:
         )
     for row in _rows(
         store,
-        "SELECT o.order_id, a.actor, a.kind, a.reason, a.\"at\" FROM orders o JOIN explanations e "
+        'SELECT o.order_id, a.actor, a.kind, a.reason, a."at" FROM orders o JOIN explanations e '
         "ON e.decision_table = 'orders' AND e.decision_key = o.order_id AND e.rule = 'action' "
         "JOIN actions a ON e.evidence LIKE '%\"' || a.action_id || '\"%' WHERE o.person_id = ?",
         person_id,
@@ -137,7 +138,7 @@ def explain_person(store: Store, person_id: str) -> list[str]:
         )
     for row in _rows(
         store,
-        "SELECT kind, \"at\", \"rule\" FROM alerts WHERE person_id = ? ORDER BY \"at\", kind",
+        'SELECT kind, "at", "rule" FROM alerts WHERE person_id = ? ORDER BY "at", kind',
         person_id,
     ):
         found = True
@@ -149,9 +150,7 @@ def explain_person(store: Store, person_id: str) -> list[str]:
 
 def _rows(store: Store, sql: str, *params: Any) -> list[dict[str, Any]]:
     cursor_rows = store.fetchall(sql, params)
-    names = [
-        part.strip().split(" ")[-1].split(".")[-1].strip('"') for part in _select_list(sql)
-    ]
+    names = [part.strip().split(" ")[-1].split(".")[-1].strip('"') for part in _select_list(sql)]
     return [dict(zip(names, row, strict=True)) for row in cursor_rows]
 
 
@@ -188,8 +187,8 @@ def follow_up(store: Store, day: date | None = None) -> list[FollowUp]:
         (today,),
     ):
         items.append(FollowUp(person, "test", purpose.replace("_", " "), 2))
-    for person, kind, rule, released in store.fetchall(
-        "SELECT person_id, kind, rule, released_at FROM orders WHERE person_id IS NOT NULL AND "
+    for person, kind, rule in store.fetchall(
+        "SELECT person_id, kind, rule FROM orders WHERE person_id IS NOT NULL AND "
         "((released_at >= ? AND released_at < ?) OR (planned_end >= ? AND planned_end < ? "
         "AND released_at IS NULL)) ORDER BY person_id, kind",
         (start, end, start, end),

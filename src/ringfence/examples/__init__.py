@@ -8,6 +8,7 @@ synthetic city of any size. This package imports only `ringfence.schema`.
 from __future__ import annotations
 
 from importlib.resources import files
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 #: The bundled tables in ingest order: persons and places first, then the tables that refer to
@@ -27,6 +28,14 @@ EXAMPLE_TABLES: tuple[str, ...] = (
 )
 
 
+EXAMPLE_AS_OF = datetime(2022, 1, 20, 16, 0, tzinfo=timezone(timedelta(hours=8)))
+"""When the demo runs the control cycle: the 16:00 cut-off of Beijing's press conferences,
+after the last event of the example."""
+
+EXAMPLE_PROTOCOL = "zero-covid-2022"
+"""The protocol the demo decides under."""
+
+
 def example_dir() -> Path:
     """The folder holding the bundled example, ``<table>.csv`` for each of `EXAMPLE_TABLES`."""
     # The package is installed as plain files (setuptools, never zipped), so the resource
@@ -34,4 +43,4 @@ def example_dir() -> Path:
     return Path(str(files(__name__).joinpath("data")))
 
 
-__all__ = ["EXAMPLE_TABLES", "example_dir"]
+__all__ = ["EXAMPLE_AS_OF", "EXAMPLE_PROTOCOL", "EXAMPLE_TABLES", "example_dir"]
