@@ -15,7 +15,9 @@ from ringfence.store.migrations import LATEST_VERSION, MIGRATIONS
 
 from .conftest import write
 
-COMMANDS = ["init", "ingest", "status", "export", "generate", "demo"]
+COMMANDS = [
+    "init", "ingest", "status", "export", "generate", "cycle", "why", "follow-up", "demo",
+]  # fmt: skip
 
 
 def ringfence(

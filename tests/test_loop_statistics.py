@@ -9,7 +9,6 @@ cycle must classify them so: 39 at entry, 33 inside, 0 athletes or officials.
 from __future__ import annotations
 
 from collections import Counter
-from pathlib import Path
 
 import pytest
 
