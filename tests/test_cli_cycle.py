@@ -54,7 +54,8 @@ def test_why_names_the_guardian_who_stays_with_a_child(decided: str) -> None:
     assert result.returncode == 0, result.stderr
     assert "secondary contact of C" in result.stdout
     nobody = ringfence("why", "NOBODY", "--db", decided)
-    assert nobody.stdout.splitlines()[-1] == "no decisions: not a case, not a contact, under no order"
+    last = nobody.stdout.splitlines()[-1]
+    assert last == "no decisions: not a case, not a contact, under no order"
 
 
 def test_follow_up_lists_todays_tests_and_calls(decided: str) -> None:
