@@ -80,6 +80,27 @@ def first_per(table: ir.Table, keys: Sequence[str], order_by: Sequence[str]) -> 
     return numbered.filter(numbered._n == 0).drop("_n")
 
 
+def number_islands(
+    rows: ir.Table, by: Sequence[str], order: Sequence[str], start: str, end: str, name: str
+) -> ir.Table:
+    """Number the islands of overlapping intervals per `by` in column `name` (gaps and
+    islands): in `order`, an interval joins the island before it unless it starts after
+    everything before it has ended."""
+    keys, ordering = list(by), list(order)
+    running = ibis.cumulative_window(group_by=keys, order_by=ordering)
+    reach = rows.mutate(_reach=rows[end].max().over(running))
+    flagged = reach.mutate(
+        _before=reach._reach.lag().over(ibis.window(group_by=keys, order_by=ordering))
+    )
+    flagged = flagged.mutate(
+        _opens=ibis.cases(
+            (flagged._before.isnull() | (flagged[start] > flagged._before), 1), else_=0
+        )
+    )
+    numbered = flagged.mutate(**{name: flagged._opens.sum().over(running)})
+    return numbered.drop("_reach", "_before", "_opens")
+
+
 @dataclass(frozen=True)
 class Context:
     """The protocol, the moment of the run, and the events known at that moment."""

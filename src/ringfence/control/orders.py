@@ -7,7 +7,7 @@ import ibis
 import ibis.expr.types as ir
 
 from .arrivals import inbound, with_vaccination_check
-from .context import DAY, Context, epoch_text, json_number, json_text, seconds
+from .context import DAY, Context, epoch_text, json_number, json_text, number_islands, seconds
 
 ORDER_COLUMNS = (
     "person_id", "kind", "start", "planned_end", "released_at", "rule", "parameter",
@@ -160,16 +160,20 @@ def case_orders(ctx: Context, cases: ir.Table, readings: ir.Table, symptoms: ir.
     )
 
 
-def contact_quarantine(ctx: Context, contacts: ir.Table) -> ir.Table:
-    """Close and household contacts: the protocol's order, counted from the last exposure;
-    a new exposure while the order is open restarts its clock (one order, a later end)."""
+def contact_orders(
+    ctx: Context, contacts: ir.Table, kinds: list[str], section: str, days_key: str, rule: str
+) -> ir.Table:
+    """The orders of contacts of `kinds`: the protocol's `{section}.order` for its days
+    counted from the last exposure (per person group, amendments re-evaluated), starting when
+    the case was confirmed; a new exposure while the order is open restarts its clock (one
+    order, a later end). An order whose days had already passed when found is not given."""
     persons = ctx.events("persons").select("person_id", "group")
-    rows = contacts.filter(contacts.kind.isin(["close", "household"])).join(persons, "person_id")
+    rows = contacts.filter(contacts.kind.isin(kinds)).join(persons, "person_id")
     start = rows.case_confirmed_at
-    end = ctx.order_end(start, rows.last_exposure, "contact.central_days", rows.group)
-    kind = ctx.param("contact.order", at=start, group=rows.group)
+    end = ctx.order_end(start, rows.last_exposure, days_key, rows.group)
+    kind = ctx.param(f"{section}.order", at=start, group=rows.group)
     rows = rows.mutate(start=start, planned_end=end, order_kind=kind)
-    rows = rows.filter(rows.order_kind != "none")
+    rows = rows.filter((rows.order_kind != "none") & (rows.planned_end > rows.start))
     episodes = merge_episodes(rows)
     return _order(
         episodes,
@@ -178,9 +182,16 @@ def contact_quarantine(ctx: Context, contacts: ir.Table) -> ir.Table:
         start=episodes.start,
         planned_end=episodes.planned_end,
         released_at=NO_TIME,
-        rule="contact.close",
-        parameter="contact.central_days",
+        rule=rule,
+        parameter=days_key,
         evidence='{"cases": [' + episodes.cases + "]}",
+    )
+
+
+def contact_quarantine(ctx: Context, contacts: ir.Table) -> ir.Table:
+    """Close and household contacts: the protocol's order for close contacts."""
+    return contact_orders(
+        ctx, contacts, ["close", "household"], "contact", "contact.central_days", "contact.close"
     )
 
 
@@ -191,17 +202,8 @@ def merge_episodes(
     before the running end extends the episode to the later end (the clock restarts).
     `label` names what triggered each row; the episode lists them all."""
     keys = list(by)
-    order = ["start", "planned_end", label]
-    reach = rows.mutate(
-        reach=rows.planned_end.max().over(ibis.cumulative_window(group_by=keys, order_by=order))
-    )
-    w = ibis.window(group_by=keys, order_by=order)
-    flagged = reach.mutate(before=reach.reach.lag().over(w))
-    flagged = flagged.mutate(
-        opens=ibis.cases((flagged.before.isnull() | (flagged.start > flagged.before), 1), else_=0)
-    )
-    numbered = flagged.mutate(
-        episode=flagged.opens.sum().over(ibis.cumulative_window(group_by=keys, order_by=order))
+    numbered = number_islands(
+        rows, keys, ["start", "planned_end", label], "start", "planned_end", "episode"
     )
     quoted = '"' + numbered[label] + '"'
     return numbered.group_by([*keys, "episode"]).agg(
@@ -231,24 +233,7 @@ def follow_on_home(ctx: Context, quarantine: ir.Table) -> ir.Table:
 
 def monitoring_orders(ctx: Context, contacts: ir.Table, kind: str, section: str) -> ir.Table:
     """Orders for secondary, same-space and environment contacts, from their last exposure."""
-    rows = contacts.filter(contacts.kind == kind)
-    start = rows.case_confirmed_at
-    order_kind = ctx.param(f"{section}.order", at=start)
-    end = ctx.order_end(start, rows.last_exposure, f"{section}.days")
-    rows = rows.mutate(start=start, planned_end=end, order_kind=order_kind)
-    rows = rows.filter((rows.order_kind != "none") & (rows.planned_end > rows.start))
-    episodes = merge_episodes(rows)
-    return _order(
-        episodes,
-        person_id=episodes.person_id,
-        kind=episodes.order_kind,
-        start=episodes.start,
-        planned_end=episodes.planned_end,
-        released_at=NO_TIME,
-        rule=f"contact.{kind}",
-        parameter=f"{section}.days",
-        evidence='{"cases": [' + episodes.cases + "]}",
-    )
+    return contact_orders(ctx, contacts, [kind], section, f"{section}.days", f"contact.{kind}")
 
 
 def indeterminate_orders(ctx: Context, readings: ir.Table) -> ir.Table:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import ibis
 import ibis.expr.types as ir
 
-from .context import Context, seconds
+from .context import Context, number_islands, seconds
 
 INTERVAL_COLUMNS = ("person_id", "index_id", "place_id", "s", "e", "household")
 
@@ -155,19 +155,8 @@ def merge_exposure(intervals: ir.Table) -> ir.Table:
     begin after everything before them has ended.
     """
     by = ["person_id", "index_id"]
-    order = ["s", "e", "place_id"]
     intervals = intervals.filter(intervals.e > intervals.s)
-    reach = intervals.mutate(
-        reach=intervals.e.max().over(ibis.cumulative_window(group_by=by, order_by=order))
-    )
-    w = ibis.window(group_by=by, order_by=order)
-    flagged = reach.mutate(before=reach.reach.lag().over(w))
-    flagged = flagged.mutate(
-        starts=ibis.cases((flagged.before.isnull() | (flagged.s > flagged.before), 1), else_=0)
-    )
-    numbered = flagged.mutate(
-        island=flagged.starts.sum().over(ibis.cumulative_window(group_by=by, order_by=order))
-    )
+    numbered = number_islands(intervals, by, ["s", "e", "place_id"], "s", "e", "island")
     islands = numbered.group_by([*by, "island"]).agg(
         s=numbered.s.min(),
         e=numbered.e.max(),
