@@ -8,6 +8,7 @@ must decide the same (`test_the_cycle_is_deterministic`).
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
@@ -244,8 +245,6 @@ def _loop_room(s: Scenario, case: str, contact: str, night: str, confirmed: str)
 
 
 def _next_morning(night: str) -> str:
-    from datetime import date, timedelta
-
     return f"{date.fromisoformat(night) + timedelta(days=1)} 08:00"
 
 
@@ -474,3 +473,62 @@ def test_every_preset_runs_the_whole_cycle(tmp_path: Path) -> None:
         story, _, as_of = SCENARIOS["classification"]()
         d = story.run(str(tmp_path / f"{name}.duckdb"), tmp_path / name, load_protocol(name), as_of)
         assert len(d.tables["cases"]) == 5, name
+
+
+@pytest.mark.parametrize(
+    ("prevalence", "tests_k10", "tests_k20"),
+    # protocols.md §5, computed there from Dorfman's formula and checked against Hanel &
+    # Thurner: expected tests per person with pools of 10 and of 20.
+    [(0.0001, 0.101, 0.052), (0.001, 0.110, 0.070), (0.01, 0.196, 0.232), (0.02, 0.283, 0.382),
+     (0.05, 0.501, 0.692), (0.10, 0.751, 0.928)],
+)  # fmt: skip
+def test_dorfman_tests_per_person_match_the_published_table(
+    prevalence: float, tests_k10: float, tests_k20: float
+) -> None:
+    from ringfence.control.plans import dorfman_tests_per_person
+
+    assert round(dorfman_tests_per_person(10, prevalence), 3) == tests_k10
+    assert round(dorfman_tests_per_person(20, prevalence), 3) == tests_k20
+
+
+def _district_outbreak(residents: int) -> Scenario:
+    s = Scenario().place("REST")
+    for n in range(residents):
+        s.person(f"R{n:04d}", f"H{n // 3:04d}")
+    for case in ("R0000", "R0003"):
+        s.visit(case, "REST", "2022-01-10 12:00", "2022-01-10 13:00")
+        s.test(case, "2022-01-11 08:00", "2022-01-11 14:00", "positive", ct=25)
+    return s
+
+
+@scenario
+def mass_testing_small_district() -> tuple[Scenario, str, str]:
+    return _district_outbreak(150), "zero-covid-2022", "2022-01-12 12:00"
+
+
+@scenario
+def mass_testing_large_district() -> tuple[Scenario, str, str]:
+    return _district_outbreak(1200), "zero-covid-2022", "2022-01-12 12:00"
+
+
+@pytest.mark.parametrize(
+    ("name", "residents", "pool_size"),
+    # 2 cases in 150 people (1.3 %): pools of 10 need fewer tests; in 1,200 (0.17 %), of 20.
+    [("mass_testing_small_district", 150, 10), ("mass_testing_large_district", 1200, 20)],
+)
+def test_mass_testing_pools_everyone_in_a_medium_risk_district_by_dorfman(
+    name: str, residents: int, pool_size: int, tmp_path: Path
+) -> None:
+    d = decide(name, tmp_path)
+    medium = d.one("risk_areas", area_id="district:Fengtai")
+    assert (medium["level"], medium["start"], medium["end"]) == ("medium", "2022-01-11 14:00", None)
+    rounds = {str(p["date"]) for p in d.of("test_plans", purpose="mass_testing")}
+    assert rounds == {"2022-01-12", "2022-01-13", "2022-01-14"}
+    first = d.of("test_plans", purpose="mass_testing", date=date(2022, 1, 12))
+    district = [p for p in first if p["pool_id"].startswith("MT:district:Fengtai")]
+    assert len({p["person_id"] for p in district}) == residents
+    sizes = {}
+    for plan in district:
+        sizes[plan["pool_id"]] = sizes.get(plan["pool_id"], 0) + 1
+    assert max(sizes.values()) == pool_size
+    assert sum(sizes.values()) == residents

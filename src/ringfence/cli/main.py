@@ -355,11 +355,11 @@ def demo(
                     raise StoreError(f"the bundled example {kind} has refused rows")
             protocol = load_protocol(EXAMPLE_PROTOCOL)
             with progress_bar(err, "control cycle", steps=True) as advance:
-                report = run_cycle(
+                decided = run_cycle(
                     store, protocol, EXAMPLE_AS_OF, lambda _n, i, total: advance(i, total)
                 )
             print_status(store, out)
-            print_cycle_report(report, protocol, out)
+            print_cycle_report(decided, protocol, out)
         out.print(
             f"\nExplore it: ringfence why F012 --db {db}; ringfence follow-up --db {db}; "
             f"ringfence export orders --db {db}",

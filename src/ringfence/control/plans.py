@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import ibis
 import ibis.expr.types as ir
 
@@ -212,15 +214,19 @@ def antigen_confirmations(ctx: Context, readings: ir.Table) -> ir.Table:
     )
 
 
-def dorfman_tests_per_person(pool_size: int, prevalence: float) -> float:
-    """Expected tests per person with pools of `pool_size` at `prevalence` (Dorfman 1943)."""
+def dorfman_tests_per_person(pool_size: int, prevalence: Any) -> Any:
+    """Expected tests per person with pools of `pool_size` at `prevalence`: one test per
+    pool, plus every member again when the pool is positive (Dorfman 1943,
+    E = 1/k + 1 - (1-p)^k). Works on a number and on an Ibis expression alike."""
     return 1 / pool_size + 1 - (1 - prevalence) ** pool_size
 
 
 def mass_testing(ctx: Context, areas: ir.Table, cases: ir.Table) -> ir.Table:
     """Mass-testing rounds for the areas at risk at `as_of`: one round a day for the
     protocol's rounds from the day after designation, everyone who lives there, in pooled
-    tubes whose size follows the estimated prevalence (the largest only when it is low)."""
+    tubes whose size follows the estimated prevalence (the district's cases of the last 7
+    days over its population): the larger size where Dorfman's formula says it needs fewer
+    tests per person."""
     pool = ctx.in_force.pool
     persons = ctx.events("persons")
     if not pool.mass_testing or pool.rounds == 0:
@@ -249,10 +255,13 @@ def mass_testing(ctx: Context, areas: ir.Table, cases: ir.Table) -> ir.Table:
         "district", prevalence=lambda t: t.recent_cases.fill_null(0).cast("float64") / t.population
     )
     residents = residents.join(prevalence, "district")
-    size = ibis.cases(
-        (residents.prevalence < pool.low_prevalence, pool.max_size), else_=pool.default_size
+    prevalence_now = residents.prevalence
+    larger_pays = dorfman_tests_per_person(pool.max_size, prevalence_now) < (
+        dorfman_tests_per_person(pool.default_size, prevalence_now)
     )
-    residents = residents.mutate(size=size)
+    residents = residents.mutate(
+        size=ibis.cases((larger_pays, pool.max_size), else_=pool.default_size)
+    )
     parts = []
     for round_ in range(1, pool.rounds + 1):
         dated = residents.mutate(day=ctx.local_date(residents.start + ibis.interval(days=round_)))

@@ -7,8 +7,8 @@ synthetic city of any size. This package imports only `ringfence.schema`.
 
 from __future__ import annotations
 
-from importlib.resources import files
 from datetime import datetime, timedelta, timezone
+from importlib.resources import files
 from pathlib import Path
 
 #: The bundled tables in ingest order: persons and places first, then the tables that refer to

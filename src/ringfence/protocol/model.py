@@ -322,10 +322,6 @@ class Pool(Section):
     max_size: int = param(
         20, "Largest pool, used only at low prevalence.", "§6 pool.size [44]", ge=1, le=50
     )
-    low_prevalence: float = param(
-        0.005, "Below this estimated prevalence the largest pool pays off (Dorfman).",
-        "§5 pooled testing [48a][48b]", ge=0, le=1,
-    )  # fmt: skip
     mass_testing: bool = param(
         True, "High-risk areas get mass-testing rounds.", "§2 mass testing [43]"
     )
