@@ -8,7 +8,7 @@ must decide the same (`test_the_cycle_is_deterministic`).
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -458,23 +458,6 @@ def test_the_cycle_is_deterministic_and_ignores_the_order_of_ingest(tmp_path: Pa
     assert first.tables == again.tables == reversed_.tables
 
 
-@pytest.mark.parametrize("name", sorted(SCENARIOS))
-def test_postgresql_decides_exactly_as_duckdb(name: str, tmp_path: Path, pg_url: str) -> None:
-    duck = decide(name, tmp_path)
-    postgres = decide(name, tmp_path, db=pg_url)
-    for table in duck.tables:
-        assert postgres.tables[table] == duck.tables[table], table
-
-
-def test_every_preset_runs_the_whole_cycle(tmp_path: Path) -> None:
-    from ringfence.protocol import preset_names
-
-    for name in preset_names():
-        story, _, as_of = SCENARIOS["classification"]()
-        d = story.run(str(tmp_path / f"{name}.duckdb"), tmp_path / name, load_protocol(name), as_of)
-        assert len(d.tables["cases"]) == 5, name
-
-
 @pytest.mark.parametrize(
     ("prevalence", "tests_k10", "tests_k20"),
     # protocols.md §5, computed there from Dorfman's formula and checked against Hanel &
@@ -532,3 +515,54 @@ def test_mass_testing_pools_everyone_in_a_medium_risk_district_by_dorfman(
         sizes[plan["pool_id"]] = sizes.get(plan["pool_id"], 0) + 1
     assert max(sizes.values()) == pool_size
     assert sum(sizes.values()) == residents
+
+
+@scenario
+def other_releases() -> tuple[Scenario, str, str]:
+    s = Scenario()
+    for person in ("T", "H"):
+        s.person(person, loop_id="BJ2022", group="staff")
+    # T: confirmed on 23 January, when the 10-day rule came in; daily negatives 23 hours
+    # apart never make two 24 hours apart, but ten days with three negative days running do.
+    s.test("T", "2022-01-23 04:00", "2022-01-23 10:00", "positive", ct=25)
+    for day in range(11):
+        collected = datetime(2022, 1, 24, 20, 0) + timedelta(days=day) - timedelta(hours=day)
+        s.test(
+            "T", f"{collected:%Y-%m-%d %H:%M}", f"{collected + timedelta(hours=6):%Y-%m-%d %H:%M}"
+        )
+    # H: symptomatic, in hospital; two negatives 24 hours apart while the fever lasts: out
+    # three days after the last fever.
+    s.symptom("H", "2022-01-10 08:00", "mild", onset="2022-01-09", temperature=38.2)
+    s.test("H", "2022-01-10 09:00", "2022-01-10 15:00", "positive", ct=22)
+    s.test("H", "2022-01-12 08:00", "2022-01-12 14:00")
+    s.test("H", "2022-01-13 08:00", "2022-01-13 14:00")
+    s.symptom("H", "2022-01-13 20:00", "mild", temperature=37.8)
+    return s, "beijing-2022-loop", "2022-02-05 12:00"
+
+
+def test_ten_days_with_three_negative_days_release_and_a_fever_delays_discharge(
+    tmp_path: Path,
+) -> None:
+    d = decide("other_releases", tmp_path)
+    t = d.one("orders", person_id="T", kind="isolation")
+    assert t["released_at"] == "2022-02-02 17:00"  # the first report 10 days after isolation
+    h = d.one("orders", person_id="H", kind="hospital")
+    assert h["released_at"] == "2022-01-16 20:00"  # the last fever + 3 afebrile days
+
+
+# Last in the file, so that every scenario above is registered.
+@pytest.mark.parametrize("name", sorted(SCENARIOS))
+def test_postgresql_decides_exactly_as_duckdb(name: str, tmp_path: Path, pg_url: str) -> None:
+    duck = decide(name, tmp_path)
+    postgres = decide(name, tmp_path, db=pg_url)
+    for table in duck.tables:
+        assert postgres.tables[table] == duck.tables[table], table
+
+
+def test_every_preset_runs_the_whole_cycle(tmp_path: Path) -> None:
+    from ringfence.protocol import preset_names
+
+    for name in preset_names():
+        story, _, as_of = SCENARIOS["classification"]()
+        d = story.run(str(tmp_path / f"{name}.duckdb"), tmp_path / name, load_protocol(name), as_of)
+        assert len(d.tables["cases"]) == 5, name
