@@ -85,7 +85,11 @@ def residences(ctx: Context, cases: ir.Table) -> ir.Table:
     )
     persons = ctx.events("persons").select("person_id", "household_id")
     local = cases.filter(cases.origin == "local").select("person_id", "case_id", "confirmed_at")
-    seen = ctx.events("visits").select("person_id", "place_id").distinct().join(homes, "place_id")
+    # Filter to homes before the distinct: a city has billions of visits, few of them logged
+    # at a home.
+    seen = ctx.events("visits").join(homes, "place_id")
+    seen = seen.select("person_id", "place_id", *(c for c in homes.columns if c != "place_id"))
+    seen = seen.distinct()
     seen = seen.select("person_id", area_id="place:" + seen.area)
     households = persons.anti_join(seen, "person_id").select(
         "person_id", area_id="household:" + persons.household_id

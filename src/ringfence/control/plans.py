@@ -108,7 +108,7 @@ def loop_members_present(ctx: Context, orders: ir.Table) -> ir.Table:
         .select("person_id")
         .distinct()
     )
-    visits = ctx.events("visits")
+    visits = ctx.events("visits").semi_join(persons, "person_id")
     w = ibis.window(group_by="person_id", order_by=[ibis.desc("start"), "place_id"])
     last_seen = visits.mutate(n=ibis.row_number().over(w))
     last_seen = last_seen.filter(last_seen.n == 0).select("person_id", last_place="place_id")
@@ -236,7 +236,11 @@ def mass_testing(ctx: Context, areas: ir.Table, cases: ir.Table) -> ir.Table:
     homes = places.select(
         "place_id", area_id="place:" + ibis.coalesce(places.parent_id, places.place_id)
     )
-    seen = ctx.events("visits").select("person_id", "place_id").distinct().join(homes, "place_id")
+    # Filter to homes before the distinct: a city has billions of visits, few of them logged
+    # at a home.
+    seen = ctx.events("visits").join(homes, "place_id")
+    seen = seen.select("person_id", "place_id", *(c for c in homes.columns if c != "place_id"))
+    seen = seen.distinct()
     by_place = seen.select("person_id", "area_id").distinct()
     by_household = persons.select("person_id", area_id="household:" + persons.household_id)
     by_district = persons.select("person_id", area_id="district:" + persons.district)
