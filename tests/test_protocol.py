@@ -428,12 +428,12 @@ REFUSED = [
     (
         "an indeterminate bound below the positive threshold",
         'name = "x"\n[pcr]\npositive_ct_below = 35\nindeterminate_ct_below = 30\n',
-        ("pcr", "must not be below positive_ct_below"),
+        ("pcr", "must not be below pcr.positive_ct_below"),
     ),
     (
         "an amendment raising the positive threshold above the indeterminate bound",
         'name = "x"\n[[amendments]]\nfrom = 2022-01-23\nset = { "pcr.positive_ct_below" = 45 }\n',
-        ("amendments[0].set: pcr", "must not be below positive_ct_below"),
+        ("amendments[0].set: pcr", "must not be below pcr.positive_ct_below"),
     ),
     (
         "overlapping test days",
@@ -478,7 +478,7 @@ REFUSED = [
     (
         "a largest pool below the default pool",
         'name = "x"\n[pool]\ndefault_size = 30\n',
-        ("pool", "below default_size (30)"),
+        ("pool", "below pool.default_size (20 < 30)"),
     ),
     (
         "an order that does not exist",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from zoneinfo import ZoneInfo
 
@@ -16,7 +16,8 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
-from rich.table import Table
+from rich.table import Column, Table
+from rich.text import Text
 
 from ringfence.control import CycleReport
 from ringfence.control.why import FollowUp
@@ -110,6 +111,12 @@ def print_status(store: Store, out: Console) -> None:
         out.print(latest)
 
 
+def _key_column(keys: Iterable[str]) -> Column:
+    # Values such as "[restaurant, market]" are text, not markup, and a dotted key is never
+    # cut: someone will copy it into a protocol file.
+    return Column("parameter", no_wrap=True, min_width=max((len(k) for k in keys), default=9))
+
+
 def print_protocol(protocol: Protocol, out: Console) -> None:
     """A protocol's title, description and every parameter with its value and source."""
     out.print(f"{protocol.name}: {protocol.title}", markup=False)
@@ -119,9 +126,10 @@ def print_protocol(protocol: Protocol, out: Console) -> None:
     for amendment in protocol.amendments:
         changes = ", ".join(f"{k} = {v}" for k, v in amendment.changes.items())
         out.print(f"from {amendment.effective}: {changes} ({amendment.reason})", markup=False)
-    table = Table("parameter", "value", "what it means", "source", show_lines=False)
-    for key, value, description, source in parameter_rows(protocol):
-        table.add_row(key, value, description, source)
+    rows = parameter_rows(protocol)
+    table = Table(_key_column(r[0] for r in rows), "value", "what it means", "source")
+    for key, value, description, source in rows:
+        table.add_row(Text(key), Text(value), Text(description), Text(source))
     out.print(table)
 
 
@@ -133,9 +141,9 @@ def print_protocol_diff(first: Protocol, second: Protocol, out: Console) -> None
             f"{first.name} and {second.name} decide alike: no parameter differs", markup=False
         )
         return
-    table = Table("parameter", first.name, second.name)
+    table = Table(_key_column(c[0] for c in changes), first.name, second.name)
     for key, left, right in changes:
-        table.add_row(key, left, right)
+        table.add_row(Text(key), Text(left), Text(right))
     out.print(table)
     out.print(f"{len(changes)} parameters differ", markup=False)
 

@@ -100,7 +100,10 @@ class Protocol:
         """A short hash of everything that can change a decision."""
         content = {
             "parameters": self.parameters.model_dump(mode="json"),
-            "amendments": [(a.effective.isoformat(), dict(a.changes)) for a in self.amendments],
+            "amendments": [
+                (a.effective.isoformat(), a.parameters.model_dump(mode="json"))
+                for a in self.amendments
+            ],
             "groups": {g: dict(v) for g, v in sorted(self.groups.items())},
             "timezone": self.timezone,
         }
@@ -112,7 +115,12 @@ class Protocol:
         every amendment; validated like a file."""
         where = f"changes to {self.name}"
         amendments = tuple(
-            replace(a, parameters=_apply(a.parameters, changes, where)) for a in self.amendments
+            replace(
+                a,
+                parameters=_apply(a.parameters, changes, where),
+                changes={k: changes.get(k, v) for k, v in a.changes.items()},
+            )
+            for a in self.amendments
         )
         return replace(
             self,
@@ -169,8 +177,10 @@ def _apply(parameters: Parameters, changes: Mapping[str, Any], where: str) -> Pa
 
 
 def _validate(data: Mapping[str, Any], where: str) -> Parameters:
+    # Strict: "7" is not 7 and true is not 1 in a protocol; JSON keeps lists and numbers as
+    # TOML wrote them, and lets a strict tuple field take a list.
     try:
-        return Parameters.model_validate(data)
+        return Parameters.model_validate_json(json.dumps(data, default=str), strict=True)
     except ValidationError as exc:
         first = exc.errors()[0]
         path = ".".join(str(p) for p in first["loc"] if not isinstance(p, int)) or "(top level)"
@@ -196,8 +206,8 @@ def parse_protocol(text: str, origin: str) -> Protocol:
     for key in ("name", "title", "description", "timezone"):
         if key in raw and not isinstance(raw[key], str):
             raise ProtocolError(f"{origin}: {key}: must be a string")
-    if "name" not in raw:
-        raise ProtocolError(f"{origin}: name: required")
+    if not str(raw.get("name", "")).strip():
+        raise ProtocolError(f"{origin}: name: required, a non-empty string")
     timezone = raw.get("timezone", "Asia/Shanghai")
     try:
         ZoneInfo(timezone)
@@ -234,7 +244,8 @@ def _amendments(raw: Any, base: Parameters, timezone: str, origin: str) -> tuple
     current = base
     for index, entry in enumerate(raw):
         where = f"{origin}: amendments[{index}]"
-        if not isinstance(entry, dict) or not isinstance(entry.get("from"), date):
+        moment = entry.get("from") if isinstance(entry, dict) else None
+        if not isinstance(moment, date) or isinstance(moment, datetime):
             raise ProtocolError(f"{where}.from: required, a date such as 2022-01-23")
         unknown = sorted(set(entry) - {"from", "reason", "set"})
         if unknown:
@@ -270,9 +281,10 @@ def _groups(
             raise ProtocolError(f"{where}: not a population group ({', '.join(PERSON_GROUPS)})")
         if not isinstance(overrides, dict):
             raise ProtocolError(f"{where}: must be a table of parameter = value")
-        for parameters in (base, *(a.parameters for a in amendments)):
-            _apply(parameters, overrides, where)
-        groups[group] = dict(overrides)
+        validated = [
+            _apply(p, overrides, where) for p in (base, *(a.parameters for a in amendments))
+        ]
+        groups[group] = {key: get_value(validated[0], key) for key in overrides}
     return groups
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from itertools import pairwise
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from ringfence.schema.decisions import ORDER_KINDS
 from ringfence.schema.events import PLACE_KINDS, PURCHASE_CATEGORIES, SEVERITIES
@@ -38,9 +38,17 @@ class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
 
 
-def _increasing_days(days: tuple[int, ...], name: str) -> None:
+def _test_days(days: tuple[int, ...], info: ValidationInfo, length_field: str) -> tuple[int, ...]:
+    """Test days are distinct, increasing, and inside the order they belong to."""
     if any(b <= a for a, b in pairwise(days)):
-        raise ValueError(f"{name} must be distinct days in increasing order, got {list(days)}")
+        raise ValueError(f"must be distinct days in increasing order, got {list(days)}")
+    length = info.data.get(length_field)
+    if days and length is not None and (days[0] < 1 or days[-1] > length):
+        raise ValueError(
+            f"must lie within days 1..{length} of the order ({length_field} = {length}), "
+            f"got {list(days)}"
+        )
+    return days
 
 
 class Pcr(Section):
@@ -60,14 +68,13 @@ class Pcr(Section):
         True, "An antigen positive is a case only once a PCR confirms it.", "§4 Tokyo [62][63]"
     )
 
-    @model_validator(mode="after")
-    def _band(self) -> Pcr:
-        if self.indeterminate_ct_below < self.positive_ct_below:
-            raise ValueError(
-                "indeterminate_ct_below must not be below positive_ct_below "
-                f"({self.indeterminate_ct_below} < {self.positive_ct_below})"
-            )
-        return self
+    @field_validator("indeterminate_ct_below")
+    @classmethod
+    def _band(cls, value: float, info: ValidationInfo) -> float:
+        positive = info.data.get("positive_ct_below")
+        if positive is not None and value < positive:
+            raise ValueError(f"must not be below pcr.positive_ct_below ({value} < {positive})")
+        return value
 
 
 class Origin(Section):
@@ -160,7 +167,7 @@ class Contact(Section):
         (3,), "PCR days of the home monitoring.", "§6 contact.test_days [29]"
     )
     tests_per_day: int = param(
-        1, "PCR tests on each test day.", "§6 contact.loop_management_days / tests_per_day [3]",
+        1, "PCR tests on each test day.", "§2 edition 9's close-contact PCR days [29]: one a day",
         ge=1, le=4,
     )  # fmt: skip
     child_age: int = param(
@@ -168,19 +175,15 @@ class Contact(Section):
         "DESIGN: a child is never quarantined without a guardian", ge=0, le=18,
     )  # fmt: skip
 
-    @model_validator(mode="after")
-    def _days(self) -> Contact:
-        _increasing_days(self.test_days, "test_days")
-        _increasing_days(self.home_test_days, "home_test_days")
-        if self.test_days and (
-            self.test_days[0] < 1 or self.test_days[-1] > max(self.central_days, 1)
-        ):
-            raise ValueError(f"test_days must lie within days 1..{self.central_days}")
-        if self.home_test_days and (
-            self.home_test_days[0] < 1 or self.home_test_days[-1] > max(self.home_days, 1)
-        ):
-            raise ValueError(f"home_test_days must lie within days 1..{self.home_days}")
-        return self
+    @field_validator("test_days")
+    @classmethod
+    def _central_test_days(cls, days: tuple[int, ...], info: ValidationInfo) -> tuple[int, ...]:
+        return _test_days(days, info, "central_days")
+
+    @field_validator("home_test_days")
+    @classmethod
+    def _home_test_days(cls, days: tuple[int, ...], info: ValidationInfo) -> tuple[int, ...]:
+        return _test_days(days, info, "home_days")
 
 
 class Secondary(Section):
@@ -203,12 +206,10 @@ class Secondary(Section):
         (1, 4, 7), "PCR days of the secondary contact's order.", "§6 secondary_contact [30]"
     )
 
-    @model_validator(mode="after")
-    def _days(self) -> Secondary:
-        _increasing_days(self.test_days, "test_days")
-        if self.test_days and (self.test_days[0] < 1 or self.test_days[-1] > max(self.days, 1)):
-            raise ValueError(f"test_days must lie within days 1..{self.days}")
-        return self
+    @field_validator("test_days")
+    @classmethod
+    def _within(cls, days: tuple[int, ...], info: ValidationInfo) -> tuple[int, ...]:
+        return _test_days(days, info, "days")
 
 
 class Environment(Section):
@@ -251,8 +252,10 @@ class Isolation(Section):
         "§2 case release, protocol v9 [40]", ge=0, le=50,
     )  # fmt: skip
     alt_release_min_days: int = param(
-        0, "Alternative release after this many days (0: none).", "§6 release.alt [3]", ge=0, le=60
-    )
+        0, "Alternative release after this many days (0: none).",
+        "§1 release from 23 Jan 2022 [3]: 10 days in the loop; elsewhere not offered",
+        ge=0, le=60,
+    )  # fmt: skip
     alt_release_consecutive_days: int = param(
         3, "... with Ct at least release_ct_min on each of the last this many days.",
         "§6 release.alt [3]", ge=1, le=14,
@@ -327,13 +330,13 @@ class Pool(Section):
     )
     rounds: int = param(3, "Rounds of mass testing, one a day.", "§2 [43b]", ge=0, le=14)
 
-    @model_validator(mode="after")
-    def _sizes(self) -> Pool:
-        if self.max_size < self.default_size:
-            raise ValueError(
-                f"max_size ({self.max_size}) is below default_size ({self.default_size})"
-            )
-        return self
+    @field_validator("max_size")
+    @classmethod
+    def _sizes(cls, value: int, info: ValidationInfo) -> int:
+        default = info.data.get("default_size")
+        if default is not None and value < default:
+            raise ValueError(f"is below pool.default_size ({value} < {default})")
+        return value
 
 
 class Pharmacy(Section):
