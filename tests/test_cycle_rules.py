@@ -403,7 +403,8 @@ def test_cases_are_classified_by_symptoms_origin_variant_and_how_they_were_found
     }  # fmt: skip
     assert got == {
         "P1": ("confirmed", "2022-01-14 09:00", "local", "Delta", "mild", "screening"),
-        "P2": ("asymptomatic", None, "imported", None, "none", "screening"),
+        # P2 arrived from abroad on the 5th: at home for days 8-10 of the 7 + 3.
+        "P2": ("asymptomatic", None, "imported", None, "none", "under_control"),
         "P3": ("asymptomatic", None, "local", None, "none", "screening"),
         "P4": ("confirmed", None, "local", "Omicron", "severe", "other"),
         "P5": ("asymptomatic", None, "local", None, "none", "under_control"),
@@ -548,6 +549,29 @@ def test_ten_days_with_three_negative_days_release_and_a_fever_delays_discharge(
     assert t["released_at"] == "2022-02-02 17:00"  # the first report 10 days after isolation
     h = d.one("orders", person_id="H", kind="hospital")
     assert h["released_at"] == "2022-01-16 20:00"  # the last fever + 3 afebrile days
+
+
+@scenario
+def quarantined_traveller() -> tuple[Scenario, str, str]:
+    s = Scenario().person("T").person("U")
+    s.arrival("T", "2022-01-10 10:00", "Canada")  # 7 + 3 days of inbound quarantine
+    s.test("T", "2022-01-14 08:00", "2022-01-14 14:00", "positive", ct=28, purpose="screening")
+    s.arrival("U", "2022-01-10 10:00", "Tianjin")  # from inside the country: none
+    s.test("U", "2022-01-14 08:00", "2022-01-14 14:00", "positive", ct=28, purpose="screening")
+    return s, "zero-covid-2022", "2022-01-15 12:00"
+
+
+def test_a_traveller_positive_in_quarantine_was_found_under_control(tmp_path: Path) -> None:
+    d = decide("quarantined_traveller", tmp_path)
+    t, u = d.one("cases", person_id="T"), d.one("cases", person_id="U")
+    assert (t["origin"], t["found_by"]) == ("imported", "under_control")
+    assert (u["origin"], u["found_by"]) == ("local", "screening")
+    quarantine = d.one("orders", person_id="T", kind="quarantine_central")
+    # Ended when isolation took over.
+    assert (quarantine["planned_end"], quarantine["released_at"]) == (
+        "2022-01-17 10:00", "2022-01-14 14:00",
+    )  # fmt: skip
+    assert not d.of("orders", person_id="U", kind="quarantine_central")
 
 
 # Last in the file, so that every scenario above is registered.

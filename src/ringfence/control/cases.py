@@ -248,13 +248,25 @@ def case_variants(ctx: Context) -> ir.Table:
     return latest.select("person_id", variant=who_label(latest.lineage))
 
 
-def how_found(ctx: Context, cases: ir.Table, contacts: ir.Table, pools: ir.Table) -> ir.Table:
-    """How each case was found: under control, at arrival, in mass testing, by a pharmacy
-    signal, at a fever clinic, in screening, or otherwise. Returns the cases with `found_by`."""
+def how_found(
+    ctx: Context, cases: ir.Table, contacts: ir.Table, pools: ir.Table, confined: ir.Table
+) -> ir.Table:
+    """How each case was found: under control (a known contact of an earlier case, or in
+    quarantine when sampled: `confined` has person_id, start, planned_end), at arrival, in
+    mass testing, by a pharmacy signal, at a fever clinic, in screening, or otherwise.
+    Returns case_id and `found_by`."""
     known = (
         contacts.select(person_id=contacts.person_id, known_at=contacts.case_confirmed_at)
         .group_by("person_id")
         .agg(known_at=lambda t: t.known_at.min())
+    )
+    quarantined = (
+        cases.select("case_id", "person_id", "collected_at")
+        .join(confined.select("person_id", "start", "planned_end"), "person_id")
+        .filter(lambda t: (t.start <= t.collected_at) & (t.collected_at < t.planned_end))
+        .select("case_id")
+        .distinct()
+        .mutate(quarantined=True)
     )
     samples = ctx.events("samples").filter(lambda s: s.person_id.notnull() & s.pool_id.notnull())
     positive_pools = pools.filter(pools.positive).select("pool_id", pool_reported=pools.reported_at)
@@ -291,9 +303,12 @@ def how_found(ctx: Context, cases: ir.Table, contacts: ir.Table, pools: ir.Table
         .left_join(bought, "case_id")
         .select("case_id", "collected_at", "purpose", "known_at", "pooled_at", "bought")
         .left_join(clinic, "case_id")
+        .drop("case_id_right")
+        .left_join(quarantined, "case_id")
     )
     found_by = ibis.cases(
         ((joined.known_at <= joined.collected_at).fill_null(False), "under_control"),
+        (joined.quarantined.fill_null(False), "under_control"),
         (joined.purpose.isin(["contact", "release"]), "under_control"),
         (joined.purpose.isin(["arrival", "predeparture"]), "arrival"),
         (joined.purpose == "mass", "mass_testing"),

@@ -152,7 +152,8 @@ def decide(ctx: Context, runner: Runner) -> dict[str, ir.Table]:
         contacts = contacts.union(more, distinct=False)
     contacts = keep("contacts", contacts)
 
-    how = cases.how_found(ctx, classified, contacts, pools)
+    arrival_orders = keep("arrival_orders", orders.arrival_quarantine(ctx))
+    how = cases.how_found(ctx, classified, contacts, pools, arrival_orders)
     final_cases = keep("cases", classified.join(how, "case_id"))
 
     person_orders = [
@@ -160,7 +161,7 @@ def decide(ctx: Context, runner: Runner) -> dict[str, ir.Table]:
         orders.held_arrivals(discordant),
         orders.indeterminate_orders(ctx, readings),
         orders.pool_holds(ctx, pools, readings),
-        orders.arrival_quarantine(ctx),
+        arrival_orders,
     ]
     quarantine = keep("quarantine", orders.contact_quarantine(ctx, contacts))
     person_orders += [quarantine, orders.follow_on_home(ctx, quarantine)]
