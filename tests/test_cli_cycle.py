@@ -40,7 +40,7 @@ def test_why_gives_each_decision_its_rule_source_and_evidence(decided: str) -> N
     assert lines[0] == "B as of 2022-01-20 16:00 (cycle run 1)"
     contact = next(line for line in lines if line.startswith("close contact of C"))
     assert "REST, 2022-01-18 12:10 to 2022-01-18 12:50 (40 min)" in contact
-    assert "contact.min_minutes = 15.0" in contact and "[62][68]" in contact
+    assert "contact.min_minutes = 15;" in contact and "[62][68]" in contact
     assert any(
         line.startswith("order quarantine_central from 2022-01-19 15:00: open, planned end "
                         "2022-01-25 12:50") and "contact.central_days = 7" in line

@@ -8,7 +8,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from ringfence.protocol import Protocol, ProtocolError, load_protocol
+from ringfence.protocol import PARAMETERS, Protocol, ProtocolError, describe_value, load_protocol
 from ringfence.store import Store, StoreError
 from ringfence.store.migrations import RUNS_TABLE
 
@@ -50,12 +50,8 @@ def _parameter(run: LastRun, key: str | None, source: str | None) -> str:
     if not key:
         return ""
     value = ""
-    if run.protocol is not None:
-        try:
-            steps = run.protocol.timeline(key)
-            value = " = " + str(steps[-1][1] if len(steps) == 1 else steps)
-        except AttributeError:
-            value = ""
+    if run.protocol is not None and key in PARAMETERS:
+        value = " = " + describe_value(run.protocol, key)
     cited = f"; {source}" if source else ""
     return f" ({run.protocol_name}, {key}{value}{cited})"
 

@@ -314,22 +314,28 @@ def load_protocol(name_or_path: str | Path) -> Protocol:
     return parse_protocol(text, str(path))
 
 
+def describe_value(protocol: Protocol, key: str) -> str:
+    """The value of `key` as people read it, with its amendments and group overrides:
+    "40; from 2022-01-23: 35", "quarantine_central | diplomat: quarantine_home"."""
+    parts = []
+    for group, steps in protocol.group_timelines(key).items():
+        label = "" if group is None else f"{group}: "
+        shown = [
+            f"{label}{_show(value)}"
+            if since is None
+            else f"from {_day(since, protocol)}: {_show(value)}"
+            for since, value in steps
+        ]
+        parts.append("; ".join(shown))
+    return " | ".join(parts)
+
+
 def parameter_rows(protocol: Protocol) -> list[tuple[str, str, str, str]]:
     """(key, value with its amendments and group overrides, description, source) per parameter."""
-    rows = []
-    for key, info in PARAMETERS.items():
-        parts = []
-        for group, steps in protocol.group_timelines(key).items():
-            label = "" if group is None else f"{group}: "
-            shown = [
-                f"{label}{_show(value)}"
-                if since is None
-                else f"from {_day(since, protocol)}: {_show(value)}"
-                for since, value in steps
-            ]
-            parts.append("; ".join(shown))
-        rows.append((key, " | ".join(parts), info.description, protocol.source(key)))
-    return rows
+    return [
+        (key, describe_value(protocol, key), info.description, protocol.source(key))
+        for key, info in PARAMETERS.items()
+    ]
 
 
 def protocol_diff(a: Protocol, b: Protocol) -> list[tuple[str, str, str]]:
