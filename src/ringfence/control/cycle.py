@@ -143,7 +143,8 @@ def decide(ctx: Context, runner: Runner) -> dict[str, ir.Table]:
     close = keep("close_contacts", tracing.close_contacts(ctx, windows))
     found = [close]
     if ctx.in_force.contact.same_space:
-        found.append(keep("same_space", tracing.same_space_contacts(ctx, windows, close)))
+        spaces = keep("spaces", tracing.presence(ctx, spaces=True))
+        found.append(keep("same_space", tracing.same_space_contacts(ctx, windows, close, spaces)))
     found.append(keep("environment", tracing.environment_contacts(ctx, readings)))
     if ctx.in_force.secondary.enabled:
         found.append(keep("secondary", tracing.secondary_contacts(ctx, close, classified)))

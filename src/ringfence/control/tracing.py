@@ -235,10 +235,14 @@ def close_contacts(ctx: Context, windows: ir.Table) -> ir.Table:
     return close.union(household, distinct=False)
 
 
-def same_space_contacts(ctx: Context, windows: ir.Table, close: ir.Table) -> ir.Table:
+def same_space_contacts(
+    ctx: Context, windows: ir.Table, close: ir.Table, where: ir.Table
+) -> ir.Table:
     """People in a sibling space of a case (the next room on the floor) during its window,
-    who are not already its close contacts."""
-    where = presence(ctx, spaces=True)
+    who are not already its close contacts. `where` is `presence(ctx, spaces=True)`, kept as
+    a table of its own: joined inline, the engine may join every visit to the cases' spans
+    on the time inequalities before it joins the spaces (measured: 70 s instead of 1 s on
+    10 million visits)."""
     spans = index_spans(windows, where)
     merged = merge_exposure(shared_intervals(spans, where, other_place=True))
     rows = contact_rows(merged, windows, "same_space", "contact.same_space", ibis.literal(1))
