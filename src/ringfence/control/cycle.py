@@ -84,7 +84,7 @@ class Runner:
             self.store.execute(f"DROP TABLE IF EXISTS {table}")
 
 
-STEPS = 22
+STEPS = 25
 
 
 def run_cycle(
@@ -147,7 +147,9 @@ def decide(ctx: Context, runner: Runner) -> dict[str, ir.Table]:
         found.append(keep("same_space", tracing.same_space_contacts(ctx, windows, close, spaces)))
     found.append(keep("environment", tracing.environment_contacts(ctx, readings)))
     if ctx.in_force.secondary.enabled:
-        found.append(keep("secondary", tracing.secondary_contacts(ctx, close, classified)))
+        index = keep("secondary_windows", tracing.secondary_windows(close))
+        spans = keep("secondary_spans", tracing.secondary_spans(ctx, index))
+        found.append(keep("secondary", tracing.secondary_contacts(ctx, index, spans, classified)))
     contacts = found[0]
     for more in found[1:]:
         contacts = contacts.union(more, distinct=False)

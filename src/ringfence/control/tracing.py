@@ -281,25 +281,44 @@ def environment_contacts(ctx: Context, readings: ir.Table) -> ir.Table:
     )
 
 
-def secondary_contacts(ctx: Context, close: ir.Table, cases: ir.Table) -> ir.Table:
-    """People who shared a closed space with a close contact between the contact's first
-    exposure and their quarantine, or who live with them: the case's secondary contacts."""
+def secondary_windows(close: ir.Table) -> ir.Table:
+    """Each close or household contact as an index: from their first exposure until their
+    quarantine (when the case was confirmed), for the case they are a contact of."""
     index = close.filter(close.kind.isin(["close", "household"]))
-    windows = index.select(
+    return index.select(
         index_id=index.case_person_id,
         index_person=index.person_id,
         window_start=index.first_exposure,
         window_end=index.case_confirmed_at,
         case_confirmed_at=index.case_confirmed_at,
     )
-    where = presence(ctx)
-    spans = index_spans(windows, where)
-    shared = shared_intervals(spans, where).union(household_intervals(ctx, windows), distinct=False)
+
+
+def secondary_spans(ctx: Context, windows: ir.Table) -> ir.Table:
+    """Where the close contacts were in their windows, at the closed spaces where people
+    live, work, study or eat together (the protocol's `secondary.place_kinds`): not a market
+    or a metro line, where one person meets thousands."""
+    kinds = list(ctx.in_force.secondary.place_kinds)
+    closed = ctx.events("places").filter(lambda p: p.kind.isin(kinds)).select("place_id")
+    spans = index_spans(windows, presence(ctx))
+    return spans.semi_join(closed, spans.index_place == closed.place_id)
+
+
+def secondary_contacts(
+    ctx: Context, windows: ir.Table, spans: ir.Table, cases: ir.Table
+) -> ir.Table:
+    """People who shared a closed space with a close contact between the contact's first
+    exposure and their quarantine, or who live with them: the case's secondary contacts.
+    `spans` (from `secondary_spans`) is kept as a table of its own, so that the join with
+    everyone's visits is a hash join on the place."""
+    shared = shared_intervals(spans, presence(ctx)).union(
+        household_intervals(ctx, windows), distinct=False
+    )
     min_seconds = ctx.param("secondary.min_minutes").cast("float64") * 60
     rows = contact_rows(
         merge_exposure(shared), windows, "secondary", "secondary.min_minutes", min_seconds
     )
-    already = index.select("person_id", "case_person_id")
+    already = windows.select(person_id="index_person", case_person_id="index_id")
     rows = rows.anti_join(already, ["person_id", "case_person_id"])
     return rows.filter(rows.person_id != rows.case_person_id).anti_join(
         cases.select(person_id="person_id"), "person_id"

@@ -196,6 +196,11 @@ class Secondary(Section):
         15, "Minutes sharing a closed space with a close contact that make a secondary contact.",
         "§2 secondary close contact [34]", ge=0, le=24 * 60,
     )  # fmt: skip
+    place_kinds: tuple[Literal[PLACE_KINDS], ...] = param(  # type: ignore[valid-type]
+        ("home", "workplace", "school", "restaurant", "room", "quarantine_site"),
+        "Closed spaces where sharing time with a close contact makes a secondary contact.",
+        "§2 secondary close contact: lived, worked in the same closed space, or ate [34]",
+    )  # fmt: skip
     order: PersonOrder = param(
         "quarantine_home", "What a secondary contact is ordered to do.", "§6 secondary_contact [28]"
     )
