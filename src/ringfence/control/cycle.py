@@ -201,12 +201,16 @@ def decide(ctx: Context, runner: Runner) -> dict[str, ir.Table]:
         plans.pharmacy_signals(ctx),
         plans.pool_retests(ctx, all_orders),
         plans.antigen_confirmations(ctx, readings),
-        plans.mass_testing(ctx, risk, final_cases),
     ]
     test_plans = plan_parts[0]
     for more in plan_parts[1:]:
         test_plans = test_plans.union(more, distinct=False)
-    test_plans = keep("test_plans", first_per(test_plans, ["plan_id"], ["purpose", "person_id"]))
+    # Two orders of one person can plan the same test; a mass-testing plan's id (area, day,
+    # person) is unique already, and there are millions of them: they skip the de-duplication.
+    test_plans = first_per(test_plans, ["plan_id"], ["purpose", "person_id"]).union(
+        plans.mass_testing(ctx, risk, final_cases), distinct=False
+    )
+    test_plans = keep("test_plans", test_plans)
 
     alert_parts = [
         alerts.predeparture_checks(ctx),

@@ -266,16 +266,17 @@ def mass_testing(ctx: Context, areas: ir.Table, cases: ir.Table) -> ir.Table:
     residents = residents.mutate(
         size=ibis.cases((larger_pays, pool.max_size), else_=pool.default_size)
     )
+    # The tubes are the same each round (neighbours by household): number them once.
+    w = ibis.window(group_by="area_id", order_by=["household_id", "person_id"])
+    numbered = residents.mutate(n=ibis.row_number().over(w))
+    numbered = numbered.mutate(tube=(numbered.n // numbered.size).cast("int64").cast("string"))
     parts = []
     for round_ in range(1, pool.rounds + 1):
-        dated = residents.mutate(day=ctx.local_date(residents.start + ibis.interval(days=round_)))
-        w = ibis.window(group_by=["area_id", "day"], order_by=["household_id", "person_id"])
-        numbered = dated.mutate(n=ibis.row_number().over(w))
-        tube = (numbered.n // numbered.size).cast("int64").cast("string")
-        pool_id = "MT:" + numbered.area_id + ":" + numbered.day.cast("string") + ":" + tube
+        dated = numbered.mutate(day=ctx.local_date(numbered.start + ibis.interval(days=round_)))
+        pool_id = "MT:" + dated.area_id + ":" + dated.day.cast("string") + ":" + dated.tube
         parts.append(
-            _plans(numbered, date=numbered.day, person_id=numbered.person_id,
-                   purpose="mass_testing", pool_id=pool_id, suffix=":" + numbered.area_id)
+            _plans(dated, date=dated.day, person_id=dated.person_id,
+                   purpose="mass_testing", pool_id=pool_id, suffix=":" + dated.area_id)
         )  # fmt: skip
     return _union(parts)
 
