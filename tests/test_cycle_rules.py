@@ -574,6 +574,25 @@ def test_a_traveller_positive_in_quarantine_was_found_under_control(tmp_path: Pa
     assert not d.of("orders", person_id="U", kind="quarantine_central")
 
 
+def test_progress_counts_every_step_once(tmp_path: Path) -> None:
+    from ringfence.control import run_cycle
+    from ringfence.store import open_store
+
+    from .scenario import local
+
+    decide("restaurant_minutes", tmp_path)
+    seen: list[tuple[str, int, int]] = []
+    with open_store(str(tmp_path / "restaurant_minutes.duckdb")) as store:
+        run_cycle(
+            store,
+            load_protocol("zero-covid-2022"),
+            local("2022-01-20 16:00"),
+            lambda name, done, total: seen.append((name, done, total)),
+        )
+    assert [done for _, done, _ in seen] == list(range(len(seen)))
+    assert {total for _, _, total in seen} == {len(seen)}
+
+
 # Last in the file, so that every scenario above is registered.
 @pytest.mark.parametrize("name", sorted(SCENARIOS))
 def test_postgresql_decides_exactly_as_duckdb(name: str, tmp_path: Path, pg_url: str) -> None:

@@ -86,11 +86,16 @@ def number_islands(
     """Number the islands of overlapping intervals per `by` in column `name` (gaps and
     islands): in `order`, an interval joins the island before it unless it starts after
     everything before it has ended."""
-    keys, ordering = list(by), list(order)
-    running = ibis.cumulative_window(group_by=keys, order_by=ordering)
-    reach = rows.mutate(_reach=rows[end].max().over(running))
+    keys = list(by)
+    # Rows tied in `order` may be sorted differently by each window below, and an island
+    # would then be counted twice: one row number, taken once, is the order of all of them.
+    ranked = rows.mutate(
+        _rank=ibis.row_number().over(ibis.window(group_by=keys, order_by=list(order)))
+    )
+    running = ibis.cumulative_window(group_by=keys, order_by="_rank")
+    reach = ranked.mutate(_reach=ranked[end].max().over(running))
     flagged = reach.mutate(
-        _before=reach._reach.lag().over(ibis.window(group_by=keys, order_by=ordering))
+        _before=reach._reach.lag().over(ibis.window(group_by=keys, order_by="_rank"))
     )
     flagged = flagged.mutate(
         _opens=ibis.cases(
@@ -98,7 +103,7 @@ def number_islands(
         )
     )
     numbered = flagged.mutate(**{name: flagged._opens.sum().over(running)})
-    return numbered.drop("_reach", "_before", "_opens")
+    return numbered.drop("_rank", "_reach", "_before", "_opens")
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,9 @@ from .context import Context, epoch_text, first_per, json_text
 
 Progress = Callable[[str, int, int], None]
 
+BASE_STEPS = 22
+"""Steps every run takes; same-space tracing adds 2, secondary tracing 3."""
+
 
 @dataclass
 class CycleReport:
@@ -47,7 +50,9 @@ class CycleReport:
 class Runner:
     """Compiles each step for the store's engine and keeps its result for the next steps."""
 
-    def __init__(self, store: Store, progress: Progress | None = None, total: int = 0) -> None:
+    def __init__(
+        self, store: Store, progress: Progress | None = None, total: int = BASE_STEPS
+    ) -> None:
         self.store = store
         self.dialect = "postgres" if store.dialect.name == "postgresql" else "duckdb"
         self.kept: list[str] = []
@@ -84,9 +89,6 @@ class Runner:
             self.store.execute(f"DROP TABLE IF EXISTS {table}")
 
 
-STEPS = 25
-
-
 def run_cycle(
     store: Store, protocol: Protocol, as_of: datetime, progress: Progress | None = None
 ) -> CycleReport:
@@ -96,7 +98,7 @@ def run_cycle(
         raise ValueError("as_of must carry a time zone (use the protocol's local time)")
     ctx = Context(protocol, as_of.astimezone(UTC))
     started_at = datetime.now(UTC)
-    runner = Runner(store, progress, STEPS)
+    runner = Runner(store, progress)
     with store.transaction():
         decisions = decide(ctx, runner)
         for name, expr in decisions.items():
@@ -125,6 +127,9 @@ def run_cycle(
 def decide(ctx: Context, runner: Runner) -> dict[str, ir.Table]:
     """Every step of the cycle in order; returns the expression of each decision table."""
     keep = runner.keep
+    runner.total = (
+        BASE_STEPS + 2 * ctx.in_force.contact.same_space + 3 * ctx.in_force.secondary.enabled
+    )
     readings = keep("readings", cases.read_results(ctx))
     pools = keep("pools", cases.read_pools(ctx))
     sequenced = keep("sequenced", cases.sequence_person_results(ctx, readings))

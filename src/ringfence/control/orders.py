@@ -392,14 +392,13 @@ def with_guardians(ctx: Context, orders: ir.Table) -> ir.Table:
     )
     candidates = children.join(adults, "household_id")
     confined = orders.filter(orders.kind.isin(CONFINING)).select(
-        busy_person="person_id", busy_kind="kind", busy_start="start", busy_end="planned_end",
-        busy_released="released_at",
+        busy_key=orders.person_id + "|" + orders.kind, busy_start=orders.start,
+        busy_end=orders.planned_end, busy_released=orders.released_at,
     )  # fmt: skip
     busy = (
-        candidates.join(
-            confined,
-            (candidates.guardian == confined.busy_person) & (candidates.kind == confined.busy_kind),
-        )
+        # One composite key: joined on two, the engine has been seen to hash on the kind
+        # alone (a handful of values) and compare every pair of a city's orders.
+        candidates.join(confined, candidates.guardian + "|" + candidates.kind == confined.busy_key)
         .filter(
             lambda t: (
                 (t.busy_start <= t.start)
