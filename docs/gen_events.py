@@ -88,8 +88,10 @@ def rule_text(rule: RowRule) -> str:
     if isinstance(rule, Different):
         return f"`{rule.second}` must differ from `{rule.first}`."
     if isinstance(rule, NotAfter):
-        return (f"`{rule.date_column}` is not after the local date of "
-                f"`{rule.instant_column}` (read in the jurisdiction's time zone).")
+        return (
+            f"`{rule.date_column}` is not after the local date of "
+            f"`{rule.instant_column}` (read in the jurisdiction's time zone)."
+        )
     raise TypeError(rule)  # pragma: no cover - every rule kind is listed above
 
 
@@ -144,8 +146,7 @@ def render() -> str:
         "(lab messages load persons, samples and results in that order), so load the "
         "referenced table first. A missing value is not checked.",
         "- **Rule**: a condition between columns of one row.",
-        "- **Required**: the column must be in the file's header and have a value in every "
-        "row.",
+        "- **Required**: the column must be in the file's header and have a value in every row.",
         "",
         "## Column types",
         "",
@@ -155,8 +156,11 @@ def render() -> str:
     for kind in ColumnType:
         lines.append(f"| {kind.value} | {_cell(TYPE_NOTES[kind])} |")
     lines += ["", "## Event tables", ""]
-    lines.append("In the order to load them: " + ", ".join(
-        f"[{t.name}](#{t.name})" for t in EVENT_TABLES) + ".")
+    lines.append(
+        "In the order to load them: "
+        + ", ".join(f"[{t.name}](#{t.name})" for t in EVENT_TABLES)
+        + "."
+    )
     lines.append("")
     for table in EVENT_TABLES:
         lines += table_section(table)
@@ -178,8 +182,7 @@ def main(argv: list[str]) -> int:
     if "--check" in argv:
         current = TARGET.read_text(encoding="utf-8") if TARGET.exists() else ""
         if current != text:
-            print(f"{TARGET.name} is out of date: run python docs/gen_events.py",
-                  file=sys.stderr)
+            print(f"{TARGET.name} is out of date: run python docs/gen_events.py", file=sys.stderr)
             return 1
         return 0
     TARGET.write_text(text, encoding="utf-8")
