@@ -34,11 +34,9 @@ Usage: ``python bench/cycle.py [--persons 1000000] [--days 14] [--visits 1000000
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import platform
-import re
 import shutil
 import signal
 import statistics
@@ -52,6 +50,8 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
+
+from harness import copy_beside, git_state, last_line, remove_db, scrub, source_hash
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_DIR = BENCH_DIR.parent
@@ -416,7 +416,7 @@ def _act_cycle(spec: dict[str, Any]) -> dict[str, Any]:
     else:
         # Only the transaction differs: temporary tables created inside an open transaction
         # are what DuckDB's planner sees in `run_cycle`.
-        runner = cycle.Runner(store, sampler.step, cycle.STEPS)
+        runner = cycle.Runner(store, sampler.step)
         decisions = cycle.decide(Context(protocol, _as_of(spec).astimezone(UTC)), runner)
         for name, expr in decisions.items():
             runner.replace(name, expr)
@@ -675,7 +675,7 @@ class Bench:
         if timed_out:
             return Outcome(None, peak_mb, f"killed after {timeout:.0f} s", True, wall, ended)
         if process.returncode != 0 or not result_path.exists():
-            tail = _scrub(log_path.read_text(errors="replace")[-2000:])
+            tail = scrub(log_path.read_text(errors="replace")[-2000:])
             return Outcome(None, peak_mb, f"exit {process.returncode}: {tail}", False, wall, ended)
         out = json.loads(result_path.read_text())
         result_path.unlink()
@@ -697,8 +697,8 @@ class Bench:
         `src/ringfence` and this script are copied into the work directory, and every
         process imports the copy."""
         source = REPO_DIR / "src" / "ringfence"
-        digest = _source_hash(source)
-        self.code = {"src_sha256": digest, **_git_state()}
+        digest = source_hash(source)
+        self.code = {"src_sha256": digest, **git_state()}
         if self.args.no_snapshot:
             self.code["snapshot"] = False
             return
@@ -711,6 +711,7 @@ class Bench:
             )
         script = self.workdir / "code" / f"cycle-{os.getpid()}.py"
         shutil.copyfile(Path(__file__).resolve(), script)
+        copy_beside(script)
         self.script = self.rel(script)
         self.code["snapshot"] = True
         self.env["PYTHONPATH"] = os.pathsep.join(
@@ -751,7 +752,7 @@ class Bench:
             self.setup["store"] = {**json.loads(store_marker.read_text()), "reused": True}
         else:
             print("setup: ingesting every table into a DuckDB store …", flush=True)
-            _remove_db(self.base)
+            remove_db(self.base)
             out, peak = self.must(
                 {"action": "store", "db": self.rel(self.base), "data": self.rel(self.data)},
                 "store",
@@ -761,7 +762,7 @@ class Bench:
             self.setup["store"] = out
         print("setup: the cycle's exposure windows, kept as a table …", flush=True)
         traced = self.runs_dir / "traced.duckdb"
-        _remove_db(traced)
+        remove_db(traced)
         shutil.copyfile(self.base, traced)
         out, peak = self.must(
             {
@@ -804,7 +805,7 @@ class Bench:
         db = self.runs_dir / "traced.duckdb"
         if name in CYCLES:
             db = self.runs_dir / "cycle.duckdb"
-            _remove_db(db)
+            remove_db(db)
             shutil.copyfile(self.base, db)
             progress = self.logs / f"{name}-r{round_}.progress.jsonl"
             progress.unlink(missing_ok=True)
@@ -815,7 +816,7 @@ class Bench:
         spec["db"] = self.rel(db)
         outcome = self.child(spec, f"{name}-r{round_}", timeout)
         if name in CYCLES:
-            _remove_db(db)
+            remove_db(db)
             shutil.rmtree(db.with_name(db.name + ".tmp"), ignore_errors=True)
         result = RunResult(
             name,
@@ -874,7 +875,7 @@ class Bench:
     def cleanup(self) -> None:
         for name in ("traced", "cycle"):
             db = self.runs_dir / f"{name}.duckdb"
-            _remove_db(db)
+            remove_db(db)
             shutil.rmtree(db.with_name(db.name + ".tmp"), ignore_errors=True)
         if self.script != str(Path(__file__).resolve()):
             (self.workdir / self.script).unlink(missing_ok=True)
@@ -989,7 +990,7 @@ class Bench:
             lines += self._cycle_lines(name)
         lines += self._verify_lines()
         failures = [
-            f"- {r.name} round {r.round + 1}: {_last_line(r.error)}"
+            f"- {r.name} round {r.round + 1}: {last_line(r.error)}"
             for r in self.results
             if not r.ok
         ]
@@ -1039,7 +1040,7 @@ class Bench:
             lines += [
                 "",
                 f"{LABELS[name]}, round {r.round + 1}, did not finish "
-                f"({_last_line(r.error)}); peak RSS {r.peak_rss_mb:,.0f} MB. The steps it "
+                f"({last_line(r.error)}); peak RSS {r.peak_rss_mb:,.0f} MB. The steps it "
                 f"reached, with the seconds from each step's start to the next one's (the last "
                 f"was running when it stopped):",
                 "",
@@ -1059,7 +1060,7 @@ class Bench:
         if not v:
             return []
         if "error" in v:
-            return ["", f"Verification failed: {_last_line(v['error'])}"]
+            return ["", f"Verification failed: {last_line(v['error'])}"]
         same = v["ringfence"] == v["peer"] == v["both"]
         lines = [
             "",
@@ -1111,7 +1112,7 @@ def _describe(r: RunResult) -> str:
         return f"{r.seconds:.2f} s{rows}, peak RSS {r.peak_rss_mb:,.0f} MB"
     progress = r.extra.get("progress", [])
     where = f" in step {progress[-1]['step']}" if progress else ""
-    return f"FAILED{where}: {_last_line(r.error)} (peak RSS {r.peak_rss_mb:,.0f} MB)"
+    return f"FAILED{where}: {last_line(r.error)} (peak RSS {r.peak_rss_mb:,.0f} MB)"
 
 
 def _read_progress(path: Path, ended: float) -> list[dict[str, Any]]:
@@ -1137,55 +1138,6 @@ def _read_progress(path: Path, ended: float) -> list[dict[str, Any]]:
             }
         )
     return out
-
-
-def _last_line(text: str) -> str:
-    """The exception line of a traceback (DuckDB appends advice after it), else the last."""
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    raised = [line for line in lines if re.match(r"^[\w.]+(Error|Exception)\b", line)]
-    return raised[-1] if raised else (lines[-1] if lines else text)
-
-
-def _scrub(text: str) -> str:
-    """`text` without this machine's paths (the repository, the Python installation)."""
-    for prefix, name in (
-        (str(REPO_DIR), "<repo>"),
-        (sys.prefix, "<python>"),
-        (sys.base_prefix, "<python>"),
-    ):
-        text = text.replace(prefix, name)
-    return text
-
-
-def _remove_db(path: Path) -> None:
-    for candidate in (path, path.with_name(path.name + ".wal")):
-        candidate.unlink(missing_ok=True)
-
-
-def _source_hash(folder: Path) -> str:
-    """A short hash of every Python and data file under `folder` (names and contents)."""
-    digest = hashlib.sha256()
-    for path in sorted(folder.rglob("*")):
-        if not path.is_file() or "__pycache__" in path.parts or path.suffix == ".pyc":
-            continue
-        digest.update(path.relative_to(folder).as_posix().encode())
-        digest.update(path.read_bytes())
-    return digest.hexdigest()[:12]
-
-
-def _git_state() -> dict[str, Any]:
-    """The repository's commit and whether `src/` differs from it (read-only git calls)."""
-
-    def git(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            ["git", *args], cwd=REPO_DIR, capture_output=True, text=True, check=False
-        )
-
-    head = git("rev-parse", "--short", "HEAD")
-    if head.returncode != 0:
-        return {}
-    same = git("--no-optional-locks", "diff", "--quiet", "HEAD", "--", "src").returncode == 0
-    return {"commit": head.stdout.strip(), "src_matches_commit": same}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

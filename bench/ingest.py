@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import hashlib
 import json
 import os
 import platform
@@ -48,6 +47,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
 from urllib.parse import quote
+
+from harness import copy_beside, git_state, last_line, remove_db, scrub, source_hash
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_DIR = BENCH_DIR.parent
@@ -656,7 +657,7 @@ class Bench:
         peak_mb = usage.ru_maxrss / 1024
         spec_path.unlink()
         if process.returncode != 0 or not result_path.exists():
-            tail = _scrub(log_path.read_text(errors="replace")[-2000:])
+            tail = scrub(log_path.read_text(errors="replace")[-2000:])
             return None, peak_mb, f"exit {process.returncode}: {tail}"
         out = json.loads(result_path.read_text())
         result_path.unlink()
@@ -720,8 +721,8 @@ class Bench:
         recorded with the results.
         """
         source = REPO_DIR / "src" / "ringfence"
-        digest = _source_hash(source)
-        self.code = {"src_sha256": digest, **_git_state()}
+        digest = source_hash(source)
+        self.code = {"src_sha256": digest, **git_state()}
         if self.args.no_snapshot:
             self.code["snapshot"] = False
             return
@@ -734,9 +735,10 @@ class Bench:
             )
         script = self.workdir / "code" / f"ingest-{os.getpid()}.py"
         shutil.copyfile(Path(__file__).resolve(), script)
+        copy_beside(script)
         self.script = self.rel(script)
         self.code["snapshot"] = True
-        self.code["snapshot_sha256"] = _source_hash(snapshot / "ringfence")
+        self.code["snapshot_sha256"] = source_hash(snapshot / "ringfence")
         self.env["PYTHONPATH"] = os.pathsep.join(
             [str(snapshot), *filter(None, [os.environ.get("PYTHONPATH")])]
         )
@@ -775,14 +777,14 @@ class Bench:
         if "duckdb" in self.engines:
             print("setup: base DuckDB store with persons and places …", flush=True)
             base = self.runs_dir / "base.duckdb"
-            _remove_db(base)
+            remove_db(base)
             self.setup["duckdb_base"] = self.must(
                 {"action": "base_duckdb", "db": self.rel(base), "csv_dir": csv_dir}, "base-duckdb"
             )
             if not self.args.no_reingest:
                 print("setup: DuckDB store that already holds the visits CSV …", flush=True)
                 full = self.runs_dir / "full.duckdb"
-                _remove_db(full)
+                remove_db(full)
                 self.setup["duckdb_full"] = self.must(
                     {
                         "action": "full_duckdb",
@@ -823,7 +825,7 @@ class Bench:
         schema = None
         db = self.runs_dir / "run.duckdb"
         if m.engine == "duckdb":
-            _remove_db(db)
+            remove_db(db)
             if m.loader == "ringfence":
                 shutil.copyfile(self.runs_dir / "base.duckdb", db)
             elif m.loader == "reingest":
@@ -837,7 +839,7 @@ class Bench:
         out, peak_mb, error = self.child(spec, f"{m.name}-r{round_}")
         if schema is not None:
             self.drop_schema(schema)
-        _remove_db(db)
+        remove_db(db)
         result = RunResult(
             m.name,
             round_,
@@ -905,7 +907,7 @@ class Bench:
             schema = None
             db = self.runs_dir / "profile.duckdb"
             if engine == "duckdb":
-                _remove_db(db)
+                remove_db(db)
                 shutil.copyfile(self.runs_dir / f"{start}.duckdb", db)
                 target = self.rel(db)
             else:
@@ -919,7 +921,7 @@ class Bench:
             )
             if schema is not None:
                 self.drop_schema(schema)
-            _remove_db(db)
+            remove_db(db)
             if out is None:
                 print(f"profile failed: {error}")
                 continue
@@ -932,7 +934,7 @@ class Bench:
             with contextlib.suppress(Exception):
                 self.drop_schema(schema)
         for name in ("run", "base", "full", "profile"):
-            _remove_db(self.runs_dir / f"{name}.duckdb")
+            remove_db(self.runs_dir / f"{name}.duckdb")
         if self.script != str(Path(__file__).resolve()):
             (self.workdir / self.script).unlink(missing_ok=True)
 
@@ -1030,7 +1032,7 @@ class Bench:
             )
         problems = [f"- {name}: {p}" for name, s in summary.items() for p in s["problems"]]
         failures = [
-            f"- {r.name} round {r.round}: {_last_line(r.error)}" for r in self.results if not r.ok
+            f"- {r.name} round {r.round}: {last_line(r.error)}" for r in self.results if not r.ok
         ]
         loads = [r for r in self.results if r.ok]
         checks = {tuple(r.checksum) for r in loads}
@@ -1108,53 +1110,6 @@ def _loader_text(m: Measurement) -> str:
         ("postgresql", "raw+key"): "raw COPY into a table with the unique key index",
         ("duckdb", "reingest"): "ringfence re-ingest (all duplicates)",
     }.get((m.engine, m.loader), "ringfence `ingest_files`")
-
-
-def _last_line(text: str) -> str:
-    lines = [line for line in text.splitlines() if line.strip()]
-    return lines[-1].strip() if lines else text
-
-
-def _scrub(text: str) -> str:
-    """`text` without this machine's paths (the repository, the Python installation)."""
-    for prefix, name in (
-        (str(REPO_DIR), "<repo>"),
-        (sys.prefix, "<python>"),
-        (sys.base_prefix, "<python>"),
-    ):
-        text = text.replace(prefix, name)
-    return text
-
-
-def _remove_db(path: Path) -> None:
-    for candidate in (path, path.with_name(path.name + ".wal")):
-        candidate.unlink(missing_ok=True)
-
-
-def _source_hash(folder: Path) -> str:
-    """A short hash of every Python file under `folder` (names and contents)."""
-    digest = hashlib.sha256()
-    for path in sorted(folder.rglob("*.py")):
-        if "__pycache__" in path.parts:
-            continue
-        digest.update(path.relative_to(folder).as_posix().encode())
-        digest.update(path.read_bytes())
-    return digest.hexdigest()[:12]
-
-
-def _git_state() -> dict[str, Any]:
-    """The repository's commit and whether `src/` differs from it (read-only git calls)."""
-
-    def git(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            ["git", *args], cwd=REPO_DIR, capture_output=True, text=True, check=False
-        )
-
-    head = git("rev-parse", "--short", "HEAD")
-    if head.returncode != 0:
-        return {}
-    same = git("--no-optional-locks", "diff", "--quiet", "HEAD", "--", "src").returncode == 0
-    return {"commit": head.stdout.strip(), "src_matches_commit": same}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
