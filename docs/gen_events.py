@@ -13,6 +13,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from generated import write_or_check
+
 from ringfence.schema import (
     DECISION_TABLES,
     DEFAULT_MAX_LENGTH,
@@ -178,16 +180,7 @@ def render() -> str:
 
 
 def main(argv: list[str]) -> int:
-    text = render()
-    if "--check" in argv:
-        current = TARGET.read_text(encoding="utf-8") if TARGET.exists() else ""
-        if current != text:
-            print(f"{TARGET.name} is out of date: run python docs/gen_events.py", file=sys.stderr)
-            return 1
-        return 0
-    TARGET.write_text(text, encoding="utf-8")
-    print(f"wrote {TARGET.name}")
-    return 0
+    return write_or_check(TARGET, render(), argv, "gen_events.py")
 
 
 if __name__ == "__main__":

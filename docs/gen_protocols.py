@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
 
 from annotated_types import Ge, Le
+from generated import write_or_check
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
@@ -216,18 +217,8 @@ def render(text: str) -> str:
 
 
 def main(argv: list[str]) -> int:
-    current = TARGET.read_text(encoding="utf-8")
-    text = render(current)
-    if "--check" in argv:
-        if current != text:
-            print(
-                f"{TARGET.name} is out of date: run python docs/gen_protocols.py", file=sys.stderr
-            )
-            return 1
-        return 0
-    TARGET.write_text(text, encoding="utf-8")
-    print(f"wrote {TARGET.name}")
-    return 0
+    text = render(TARGET.read_text(encoding="utf-8"))
+    return write_or_check(TARGET, text, argv, "gen_protocols.py")
 
 
 if __name__ == "__main__":
