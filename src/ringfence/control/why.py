@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from ringfence.protocol import PARAMETERS, Protocol, ProtocolError, describe_value, load_protocol
@@ -62,13 +61,12 @@ def explain_person(store: Store, person_id: str) -> list[str]:
     zone = ZoneInfo(run.protocol.timezone if run.protocol else "UTC")
     lines = [f"{person_id} as of {_local(run.as_of, zone)} (cycle run {run.run_id})"]
     found = False
-    for row in _rows(
-        store,
+    for row in store.fetch_records(
         "SELECT c.case_id, c.confirmed_at, c.classification, c.converted_at, c.origin, "
         "c.variant, c.severity, c.found_by, e.parameter, e.source, e.evidence FROM cases c "
         "LEFT JOIN explanations e ON e.decision_table = 'cases' AND e.decision_key = c.case_id "
         "WHERE c.person_id = ?",
-        person_id,
+        (person_id,),
     ):
         found = True
         evidence = json.loads(row["evidence"] or "{}")
@@ -84,14 +82,13 @@ def explain_person(store: Store, person_id: str) -> list[str]:
             f"{evidence.get('result')} (Ct {evidence.get('ct') or 'not reported'})"
             + _parameter(run, row["parameter"], row["source"])
         )
-    for row in _rows(
-        store,
+    for row in store.fetch_records(
         "SELECT c.case_person_id, c.kind, c.first_exposure, c.last_exposure, c.minutes, "
         "c.place_ids, e.parameter, e.source FROM contacts c LEFT JOIN explanations e ON "
         "e.decision_table = 'contacts' AND e.decision_key = c.person_id || '|' || "
         "c.case_person_id || '|' || c.kind WHERE c.person_id = ? "
         "ORDER BY c.first_exposure, c.case_person_id",
-        person_id,
+        (person_id,),
     ):
         found = True
         places = ", ".join(row["place_ids"] or []) or "proximity or household"
@@ -100,13 +97,12 @@ def explain_person(store: Store, person_id: str) -> list[str]:
             f"{_local(row['first_exposure'], zone)} to {_local(row['last_exposure'], zone)} "
             f"({row['minutes']:.0f} min)" + _parameter(run, row["parameter"], row["source"])
         )
-    for row in _rows(
-        store,
+    for row in store.fetch_records(
         "SELECT o.order_id, o.kind, o.start, o.planned_end, o.released_at, o.rule, "
         "o.guardian_of, e.parameter, e.source, e.evidence FROM orders o LEFT JOIN explanations "
         "e ON e.decision_table = 'orders' AND e.decision_key = o.order_id AND e.rule = o.rule "
         "WHERE o.person_id = ? ORDER BY o.start, o.order_id",
-        person_id,
+        (person_id,),
     ):
         found = True
         state = (
@@ -121,38 +117,25 @@ def explain_person(store: Store, person_id: str) -> list[str]:
             f"{row['rule']}, evidence {row['evidence']}"
             + _parameter(run, row["parameter"], row["source"])
         )
-    for row in _rows(
-        store,
+    for row in store.fetch_records(
         'SELECT o.order_id, a.actor, a.kind, a.reason, a."at" FROM orders o JOIN explanations e '
         "ON e.decision_table = 'orders' AND e.decision_key = o.order_id AND e.rule = 'action' "
         "JOIN actions a ON e.evidence LIKE '%\"' || a.action_id || '\"%' WHERE o.person_id = ?",
-        person_id,
+        (person_id,),
     ):
         lines.append(
             f"manual {row['kind']} of {row['order_id']} by {row['actor']} at "
             f"{_local(row['at'], zone)}: {row['reason']}"
         )
-    for row in _rows(
-        store,
+    for row in store.fetch_records(
         'SELECT kind, "at", "rule" FROM alerts WHERE person_id = ? ORDER BY "at", kind',
-        person_id,
+        (person_id,),
     ):
         found = True
         lines.append(f"alert {row['kind']} at {_local(row['at'], zone)} (rule {row['rule']})")
     if not found:
         lines.append("no decisions: not a case, not a contact, under no order")
     return lines
-
-
-def _rows(store: Store, sql: str, *params: Any) -> list[dict[str, Any]]:
-    cursor_rows = store.fetchall(sql, params)
-    names = [part.strip().split(" ")[-1].split(".")[-1].strip('"') for part in _select_list(sql)]
-    return [dict(zip(names, row, strict=True)) for row in cursor_rows]
-
-
-def _select_list(sql: str) -> list[str]:
-    body = sql[len("SELECT ") : sql.upper().index(" FROM ")]
-    return body.split(", ")
 
 
 @dataclass(frozen=True)

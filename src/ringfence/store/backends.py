@@ -66,6 +66,10 @@ class Store(ABC):
         """Run one query and return its rows."""
 
     @abstractmethod
+    def fetch_records(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        """Run one query and return its rows as {column name: value}."""
+
+    @abstractmethod
     def fetch_arrow_batches(self, sql: str, schema: pa.Schema) -> Iterator[pa.RecordBatch]:
         """Stream the rows of `sql` as Arrow batches of `schema` (UTC instants)."""
 
@@ -204,6 +208,11 @@ class DuckDBStore(Store):
     def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         return self.con.execute(sql, list(params)).fetchall()
 
+    def fetch_records(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        cursor = self.con.execute(sql, list(params))
+        names = [d[0] for d in cursor.description or ()]
+        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
     def fetch_arrow_batches(self, sql: str, schema: pa.Schema) -> Iterator[pa.RecordBatch]:
         reader = self.con.sql(sql).to_arrow_reader(100_000)
         for batch in reader:
@@ -286,6 +295,11 @@ class PostgresStore(Store):
     def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         cur = self.con.execute(self._placeholders(sql) if params else sql, list(params) or None)
         return list(cur.fetchall())
+
+    def fetch_records(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        cur = self.con.execute(self._placeholders(sql) if params else sql, list(params) or None)
+        names = [d.name for d in cur.description or ()]
+        return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
 
     def fetch_arrow_batches(self, sql: str, schema: pa.Schema) -> Iterator[pa.RecordBatch]:
         # COPY streams the rows as CSV and Arrow's reader types them in C++: far faster than
