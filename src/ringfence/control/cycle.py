@@ -183,7 +183,8 @@ def decide(ctx: Context, runner: Runner) -> dict[str, ir.Table]:
     for more in person_orders[1:]:
         merged = merged.union(more, distinct=False)
     settled = keep("settled", orders.settle(ctx, merged, final_cases))
-    guarded = orders.with_ids(orders.with_guardians(ctx, settled))
+    # A guardian who becomes a case leaves the child's order for isolation, like anyone.
+    guarded = orders.with_ids(orders.settle(ctx, orders.with_guardians(ctx, settled), final_cases))
     links = areas.place_links(ctx, windows, readings)
     closed = areas.closures(ctx, links)
     all_orders = guarded.union(
