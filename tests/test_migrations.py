@@ -93,3 +93,10 @@ def test_the_migrations_build_the_live_schema(store: Store) -> None:
     for name, defined in TABLES.items():
         expected = set(defined.column_names) | ({"_batch"} if defined.kind == "event" else set())
         assert built[name] == expected, name
+
+
+def test_opening_a_missing_database_leaves_no_empty_file_behind(tmp_path: Path) -> None:
+    missing = tmp_path / "missing.duckdb"
+    with pytest.raises(StoreError, match=r"there is no database at .*; create one with"):
+        open_store(missing)
+    assert not missing.exists()

@@ -36,7 +36,10 @@ def open_store(
     if url.backend == "postgresql":
         store = PostgresStore(url)
     else:
-        store = DuckDBStore(url, read_only=read_only and not create)
+        # Without `create`, a missing file is an error, not a new empty file left behind.
+        store = DuckDBStore(
+            url, read_only=(read_only or not os.path.exists(url.target)) and not create
+        )
     try:
         if create:
             store.migrate(timezone=timezone)
