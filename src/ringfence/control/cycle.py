@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 import ibis
 import ibis.expr.types as ir
@@ -47,6 +48,16 @@ class CycleReport:
         return sum(self.step_seconds.values())
 
 
+def sql_dialect(store: Store) -> str:
+    """The name Ibis gives the SQL dialect of the store's engine."""
+    return "postgres" if store.dialect.name == "postgresql" else "duckdb"
+
+
+def fetch(store: Store, expr: ir.Table) -> list[dict[str, Any]]:
+    """Compile `expr` for the store's engine and return its rows by column name."""
+    return store.fetch_records(ibis.to_sql(expr, dialect=sql_dialect(store)))
+
+
 class Runner:
     """Compiles each step for the store's engine and keeps its result for the next steps."""
 
@@ -54,7 +65,7 @@ class Runner:
         self, store: Store, progress: Progress | None = None, total: int = BASE_STEPS
     ) -> None:
         self.store = store
-        self.dialect = "postgres" if store.dialect.name == "postgresql" else "duckdb"
+        self.dialect = sql_dialect(store)
         self.kept: list[str] = []
         self.step_seconds: dict[str, float] = {}
         self.progress = progress

@@ -372,6 +372,20 @@ class Bulletin(Section):
         "§6 bulletin.cutoff_local_time [49][52]",
         pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$|^24:00$",
     )  # fmt: skip
+    serial_interval_mean_days: float = param(
+        4.7, "Mean serial interval (onset to onset) used to estimate Rt.",
+        "Nishiura, Linton & Akhmetzhanov, Int J Infect Dis 93:284-286 (2020): mean 4.7 d",
+        gt=1, le=30,
+    )  # fmt: skip
+    serial_interval_sd_days: float = param(
+        2.9, "Standard deviation of the serial interval used to estimate Rt.",
+        "Nishiura, Linton & Akhmetzhanov, Int J Infect Dis 93:284-286 (2020): SD 2.9 d",
+        gt=0, le=30,
+    )  # fmt: skip
+    rt_window_days: int = param(
+        7, "Rt is estimated over sliding windows of this many days (Cori et al. 2013).",
+        "Cori et al., Am J Epidemiol 178(9):1505-1512 (2013): weekly windows", ge=1, le=28,
+    )  # fmt: skip
 
 
 class Parameters(Section):
