@@ -73,12 +73,13 @@ class Scenario:
     def test(self, person: str, collected: str, reported: str, outcome: str = "negative", *,
              ct: float | None = None, purpose: str = "screening", test: str = "pcr",
              pool: str = "", sample_id: str | None = None, place: str = "",
-             ct_genes: tuple[float, float] | None = None) -> str:  # fmt: skip
+             ct_genes: tuple[float, float] | None = None, item: str = "") -> str:  # fmt: skip
         """A sample and its result; returns the sample id."""
         sample = sample_id or self._next("S")
         self.rows["samples"].append(
             {"sample_id": sample, "person_id": "" if place else person, "place_id": place,
-             "collected_at": collected, "test": test, "pool_id": pool, "purpose": purpose}
+             "collected_at": collected, "test": test, "pool_id": pool, "purpose": purpose,
+             "item": item}
         )  # fmt: skip
         if reported:
             self.rows["results"].append(

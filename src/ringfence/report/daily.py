@@ -107,8 +107,13 @@ def contact_days(ctx: Context, window: ReportWindow) -> ir.Table:
     """People traced, by the report day they were first found (their case's confirmation):
     per kind of contact, and `any_close` for close or household contacts together."""
     contacts = decisions("contacts")
-    cases = decisions("cases").select(case_person_id="person_id", traced_at="confirmed_at")
-    traced = _with(contacts.join(cases, "case_person_id"), _persons(ctx))
+    cases = decisions("cases")
+    index = cases.select(case_person_id="person_id", traced_at="confirmed_at")
+    own = cases.select("person_id", own_case_at="confirmed_at")
+    traced = _with(_with(contacts.join(index, "case_person_id"), own), _persons(ctx))
+    # Someone already a case when traced is not a contact to count (a case's earlier case
+    # shows up among its contacts, but is not under observation for it).
+    traced = traced.filter(traced.own_case_at.isnull() | (traced.own_case_at > traced.traced_at))
     by_kind = traced.group_by("person_id", "kind", "loop_id").agg(first=traced.traced_at.min())
     close = traced.filter(traced.kind.isin(["close", "household"]))
     any_close = close.group_by("person_id", "loop_id").agg(first=close.traced_at.min())

@@ -63,7 +63,7 @@ def discretise_serial_interval(mean: float, sd: float, max_days: int) -> NDArray
     The serial interval is taken as 1 + a Gamma variable of mean ``mean - 1`` and standard
     deviation ``sd`` (a gamma "with offset 1", so it is at least one day), and w_k is the
     probability that it ends on day k when it starts at a time uniformly distributed within
-    day 0 (Cori et al. 2013, web appendix 11). With F the Gamma(a, b) distribution function,
+    day 0 (Cori et al. 2013, web supplement). With F the Gamma(a, b) distribution function,
     a = ((mean-1)/sd)², b = sd²/(mean-1), and F₁ that of Gamma(a+1, b):
 
         w_k = k·F(k) + (k-2)·F(k-2) - 2(k-1)·F(k-1) + a·b·(2F₁(k-1) - F₁(k-2) - F₁(k))
@@ -201,7 +201,7 @@ def estimate_rt(
     w = _serial_interval(si_mean, si_sd, si_distribution, days)
     si_mean_discrete = float(np.dot(np.arange(w.size), w))
 
-    # Λ_t = Σ_{k=0}^{t-1} w_k·I_{t-k} (0-based t), all cases; Λ of day 1 is never used.
+    # lam[i] = Σ_{k=0}^{i} w_k·I[i-k] for day i + 1 (w_0 = 0), all cases; day 1 is never used.
     kernel = np.trim_zeros(w[:days], "b")  # trailing zeros add nothing
     lam = np.convolve(total.astype(np.float64), kernel)[:days] if kernel.size else np.zeros(days)
 
