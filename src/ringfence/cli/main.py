@@ -507,6 +507,150 @@ def why(
     _run(debug, step)
 
 
+REPORT_FORMATS = ("json", "markdown", "html", "pdf")
+ReportFormatOption = Annotated[
+    str | None,
+    typer.Option(
+        "--format", "-f",
+        help="json, markdown, html or pdf [default: from --out, else markdown]",
+    ),
+]  # fmt: skip
+ReportOutOption = Annotated[
+    Path | None,
+    typer.Option("--out", "-o", help="Write here instead of standard output."),
+]
+SinceOption = Annotated[
+    str | None,
+    typer.Option(
+        "--since",
+        help="Count cumulative totals (and loop totals) from this day, YYYY-MM-DD "
+        "[default: the first case; a loop's first arrival or test].",
+    ),
+]
+ReportProtocolOption = Annotated[
+    str | None,
+    typer.Option(
+        "--protocol",
+        help="The protocol to read the decisions with [default: the last cycle run's].",
+    ),
+]
+
+
+def _report_format(fmt: str | None, out_file: Path | None) -> str:
+    suffixes = {".json": "json", ".md": "markdown", ".html": "html", ".htm": "html",
+                ".pdf": "pdf"}  # fmt: skip
+    chosen = fmt or (suffixes.get(out_file.suffix.lower()) if out_file else None) or "markdown"
+    if chosen not in REPORT_FORMATS:
+        raise UsageError(f"unknown format {chosen!r}; use one of: {', '.join(REPORT_FORMATS)}")
+    if chosen == "pdf" and out_file is None and sys.stdout.isatty():
+        raise UsageError("PDF is binary: give --out FILE or redirect standard output")
+    return chosen
+
+
+def _since(text: str | None) -> date | None:
+    if text is None:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise UsageError(f"--since {text!r} is not a date (YYYY-MM-DD)") from None
+
+
+def _report_as_of(text: str | None, protocol: Protocol | None) -> datetime | None:
+    """`--as-of` read in the protocol's zone (the presets' zone when none is given)."""
+    if text is None:
+        return None
+    return _as_of(text, protocol.timezone if protocol else "Asia/Shanghai")
+
+
+def _write_report(content: str | bytes, out_file: Path | None, what: str) -> None:
+    data = content.encode("utf-8") if isinstance(content, str) else content
+    if out_file is None:
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+        return
+    partial = out_file.with_name(out_file.name + ".partial")
+    partial.write_bytes(data)
+    partial.replace(out_file)  # readers never see a half-written report
+    err.print(f"{what} written to {out_file}", markup=False)
+
+
+@app.command()
+def bulletin(
+    db: DbOption = None,
+    as_of: Annotated[
+        str | None,
+        typer.Option(
+            "--as-of",
+            help="The moment of the cycle run to report on; it must be the last run "
+            "[default: the last run's].",
+        ),
+    ] = None,
+    since: SinceOption = None,
+    format: ReportFormatOption = None,
+    out_file: ReportOutOption = None,
+    protocol: ReportProtocolOption = None,
+    debug: DebugOption = False,
+) -> None:
+    """The daily bulletin for the 24 hours ending at the protocol's cut-off hour: new and
+    cumulative cases, isolation, quarantine, contacts, risk areas, closures, testing, Rt and
+    each closed loop. Aggregates only: it can be published as it is.
+
+    Example: ringfence bulletin --as-of 2022-01-20T16:00 --format pdf --out bulletin.pdf
+    """
+    from ringfence.report import daily_bulletin, render_bulletin
+
+    def step() -> None:
+        fmt = _report_format(format, out_file)
+        chosen = _protocol(protocol) if protocol else None
+        with open_store(db, read_only=True) as store:
+            made = daily_bulletin(store, _report_as_of(as_of, chosen), _since(since), chosen)
+        _write_report(render_bulletin(made, fmt), out_file, f"bulletin ({fmt})")
+
+    _run(debug, step)
+
+
+@app.command()
+def sitrep(
+    db: DbOption = None,
+    as_of: Annotated[
+        str | None,
+        typer.Option(
+            "--as-of",
+            help="The moment of the cycle run to report on; it must be the last run "
+            "[default: the last run's].",
+        ),
+    ] = None,
+    since: SinceOption = None,
+    format: ReportFormatOption = None,
+    out_file: ReportOutOption = None,
+    protocol: ReportProtocolOption = None,
+    max_graph_nodes: Annotated[
+        int, typer.Option(help="Draw contacts in the chain graph only below this many nodes.")
+    ] = 2_000,
+    debug: DebugOption = False,
+) -> None:
+    """The situation report: the bulletin with epi curves, Rt over time, tests, the census of
+    people confined, loop charts and the transmission chains. For staff: the chains name
+    cases by their ids. HTML opens offline; Markdown written to a file gets SVG charts
+    beside it.
+
+    Example: ringfence sitrep --format html --out sitrep.html
+    """
+    from ringfence.report import render_sitrep, situation_report
+
+    def step() -> None:
+        fmt = _report_format(format, out_file)
+        chosen = _protocol(protocol) if protocol else None
+        with open_store(db, read_only=True) as store:
+            report = situation_report(
+                store, _report_as_of(as_of, chosen), _since(since), chosen, max_graph_nodes
+            )
+        _write_report(render_sitrep(report, fmt, out_file), out_file, f"situation report ({fmt})")
+
+    _run(debug, step)
+
+
 @app.command("follow-up")
 def follow_up_command(
     db: DbOption = None,

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from ringfence.control.why import last_run
 from ringfence.protocol import Protocol
@@ -183,12 +184,14 @@ def bulletin_data(
     """The daily rows of the last cycle run, checked to be the run at `as_of` (default: the
     last run's), and a description of that run."""
     run = last_run(store)
-    if as_of is not None and abs((as_of - run.as_of).total_seconds()) >= 1:
-        raise StoreError(
-            f"the decisions on this database were made as of {run.as_of.isoformat()}, not "
-            f"{as_of.isoformat()}; run `ringfence cycle --as-of {as_of.isoformat()}` first"
-        )
     chosen = protocol or run.protocol
+    if as_of is not None and abs((as_of - run.as_of).total_seconds()) >= 1:
+        zone = ZoneInfo(chosen.timezone if chosen else "UTC")
+        made, wanted = (m.astimezone(zone).isoformat() for m in (run.as_of, as_of))
+        raise StoreError(
+            f"the decisions on this database were made as of {made}, not {wanted}; "
+            f"run `ringfence cycle --as-of {wanted}` first"
+        )
     if chosen is None:
         raise StoreError(
             f"the protocol of the last cycle run ({run.protocol_name}) cannot be found; "

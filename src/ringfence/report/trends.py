@@ -75,16 +75,24 @@ def rt_series(data: ReportData, start: date) -> list[dict[str, Any]]:
 
 
 def rt_today(data: ReportData, start: date) -> dict[str, Any]:
-    """Rt over the window ending on the bulletin's day, or nulls when it cannot be estimated
-    (fewer days of data than the window, or no case at all)."""
-    series = rt_series(data, start)
+    """Rt over the window ending on the bulletin's day (nulls when it cannot be estimated:
+    fewer days of data than the window, or no case at all), with the method's settings."""
+    settings = data.protocol.at(data.as_of).bulletin
     today = data.window.day.isoformat()
+    estimate: dict[str, Any] = dict.fromkeys(
+        ("mean", "q025", "q975", "window_start", "local_cases")
+    )
+    estimate["window_end"] = today
+    series = rt_series(data, start)
     if series and series[-1]["window_end"] == today:
-        latest = series[-1]
-        return {key: latest[key] for key in ("mean", "q025", "q975", "window_start",
-                                             "window_end", "local_cases")}  # fmt: skip
-    return {"mean": None, "q025": None, "q975": None, "window_start": None,
-            "window_end": today, "local_cases": None}  # fmt: skip
+        estimate = {key: series[-1][key] for key in estimate}
+    return {
+        **estimate,
+        "method": "Cori et al. 2013",
+        "window_days": settings.rt_window_days,
+        "serial_interval_mean_days": settings.serial_interval_mean_days,
+        "serial_interval_sd_days": settings.serial_interval_sd_days,
+    }
 
 
 def doubling_time_today(data: ReportData, start: date) -> float | None:
