@@ -70,3 +70,33 @@ def test_airport_cases_were_found_at_arrival_and_loop_cases_in_screening(
         "SELECT count(*) FROM orders WHERE kind IN ('isolation', 'hospital')"
     )[0][0]
     assert isolated == 72
+
+
+def test_the_bulletin_gives_the_published_loop_figures_and_sentence(loop_store: Store) -> None:
+    from ringfence.report import daily_bulletin
+
+    bulletin = daily_bulletin(loop_store)
+    (loop,) = bulletin["loops"]
+    assert (loop["since"], loop["until"]) == ("2022-01-04", "2022-01-22")
+    assert loop["arrivals"]["total"] == loop_seed.ARRIVALS
+    arrived = loop["arrivals"]["by_group"]
+    assert arrived["athlete"] + arrived["official"] == loop_seed.ATHLETES_AND_OFFICIALS
+    assert loop["positives_at_entry"]["total"] == loop_seed.AIRPORT_POSITIVES
+    assert loop["tests_inside"]["total"] == loop_seed.LOOP_TESTS
+    tests = loop["tests_inside"]["by_group"]
+    assert tests["athlete"] + tests["official"] == loop_seed.ATHLETE_AND_OFFICIAL_LOOP_TESTS
+    assert loop["positives_inside"]["total"] == loop_seed.LOOP_POSITIVES
+    for block in ("positives_at_entry", "positives_inside"):
+        assert not {"athlete", "official"} & set(loop[block]["by_group"])
+    assert loop["positivity_inside"] == round(33 / 336_421, 6)
+    assert loop["sentence"] == (
+        "From 4 to 22 January, 2,586 stakeholders arrived (171 athletes and team officials); "
+        "39 tested positive at the airport and 33 of 336,421 tests inside the loop were "
+        "positive; no athlete or team official has tested positive."
+    )
+    # The daily series adds up to the totals.
+    daily = loop["daily"]
+    assert sum(d["tests_inside"] for d in daily) == loop_seed.LOOP_TESTS
+    assert sum(d["positives_at_entry"] + d["positives_inside"] for d in daily) == 72
+    # The city has no case: the loop's are reported apart.
+    assert bulletin["cumulative"]["total"] == 0

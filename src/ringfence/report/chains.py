@@ -13,6 +13,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import ibis
 import ibis.expr.types as ir
@@ -87,12 +88,14 @@ def _place_names() -> ir.Table:
     return places.select("place_id", "kind", name=ibis.coalesce(places.name, places.place_id))
 
 
-def _iso(moment: Any) -> str | None:
-    return moment.isoformat() if isinstance(moment, datetime) else None
+def transmission_chains(store: Store, timezone: str = "UTC", max_nodes: int = MAX_NODES) -> Chains:
+    """The clusters and the graph of the last cycle run's cases and contacts (times in
+    `timezone`, the jurisdiction's)."""
+    zone = ZoneInfo(timezone)
 
+    def _iso(moment: Any) -> str | None:
+        return moment.astimezone(zone).isoformat() if isinstance(moment, datetime) else None
 
-def transmission_chains(store: Store, max_nodes: int = MAX_NODES) -> Chains:
-    """The clusters and the graph of the last cycle run's cases and contacts."""
     cases = fetch(store, _case_rows().order_by("confirmed_at", "case_id"))
     links = fetch(store, _links(cases_only=True).order_by("case_person_id", "person_id", "kind"))
     counts = {r["case_person_id"]: int(r["contacts"]) for r in fetch(store, _contact_counts())}

@@ -28,6 +28,9 @@ ORIGIN_COLOURS = {
     "loop_entry": "#17becf",
     "loop_inside": "#9467bd",
 }
+CLASSIFICATION_COLOURS = {"confirmed": "#d62728", "asymptomatic": "#ff9896"}
+PALETTES = {"variant": VARIANT_COLOURS, "origin": ORIGIN_COLOURS,
+            "classification": CLASSIFICATION_COLOURS}  # fmt: skip
 WIDTH, HEIGHT = 640, 220
 
 
@@ -37,12 +40,13 @@ def _colours(palette: dict[str, str], values: list[str]) -> alt.Scale:
 
 
 def _day(field: str = "day", title: str | None = None) -> alt.X:
-    """A report-day axis: each day a band (bars as wide as a day), labelled '20 Jan'."""
-    return alt.X(f"{field}:T", title=title, timeUnit="yearmonthdate",
-                 axis=alt.Axis(format="%d %b", labelAngle=0))  # fmt: skip
+    """A report-day axis: one band per day (bars as wide as a day, lines through the middle),
+    labelled '20 Jan', thinned when the days are many."""
+    return alt.X(f"yearmonthdate({field}):O", title=title,
+                 axis=alt.Axis(format="%d %b", formatType="time", labelAngle=0,
+                               labelOverlap=True))  # fmt: skip
 
 
-# Counts are whole: no tick between 0 and 1 labelled "0" or "1".
 COUNT_AXIS = alt.Axis(format="d", tickMinStep=1, labelExpr="datum.value % 1 ? '' : datum.label")
 
 
@@ -56,9 +60,9 @@ def _spec(chart: alt.TopLevelMixin) -> Spec:
 
 
 def epi_curve_chart(rows: list[dict[str, Any]], by: str, title: str) -> Spec:
-    """Cases per day, stacked by `by` (origin or variant)."""
+    """Cases per day, stacked by `by` (origin, variant or classification)."""
     values = sorted({str(r[by]) for r in rows})
-    palette = VARIANT_COLOURS if by == "variant" else ORIGIN_COLOURS
+    palette = PALETTES.get(by, {})
     chart = (
         alt.Chart(_data(rows), title=title, width=WIDTH, height=HEIGHT)
         .mark_bar()

@@ -70,7 +70,7 @@ def _plural(word: str, count: int | None) -> str:
 
 
 def _counted(count: int | None, word: str) -> str:
-    """"1 case", "2,586 cases"."""
+    """ "1 case", "2,586 cases"."""
     return f"{_number(count)} {_plural(word, count)}"
 
 

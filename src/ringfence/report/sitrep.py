@@ -84,12 +84,13 @@ def build_situation_report(
               charts.epi_curve_chart(series["cases_by_variant"], "variant", "By variant")),
         Chart("epi-onset", "Cases by date of onset",
               charts.epi_curve_chart(series["cases_by_onset"], "classification", "By onset")),
-        Chart("rt", "Rt (Cori et al. 2013), 95% credible interval",
-              charts.rt_chart(series["rt"], "Rt")),
         Chart("tests", "PCR tests and positivity", charts.tests_chart(series["tests"], "Tests")),
         Chart("census", "People in isolation, quarantine and monitoring",
               charts.census_chart(series["census"], "Census")),
     ]  # fmt: skip
+    if series["rt"]:
+        made.insert(3, Chart("rt", "Rt (Cori et al. 2013), 95% credible interval",
+                             charts.rt_chart(series["rt"], "Rt")))  # fmt: skip
     for loop in bulletin["loops"]:
         made.append(
             Chart(f"loop-{loop['loop_id']}", f"Closed loop {loop['loop_id']}: tests and positives",
@@ -112,5 +113,5 @@ def situation_report(
 ) -> SituationReport:
     """The situation report of the last cycle run (which must be the run at `as_of`)."""
     data, run = bulletin_data(store, as_of, protocol)
-    chains = transmission_chains(store, max_nodes)
+    chains = transmission_chains(store, data.window.timezone, max_nodes)
     return build_situation_report(data, chains, since, issued_at=datetime.now(UTC), run=run)
