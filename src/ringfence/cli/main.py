@@ -362,7 +362,7 @@ def demo(
             print_cycle_report(decided, protocol, out)
         out.print(
             f"\nExplore it: ringfence why F012 --db {db}; ringfence follow-up --db {db}; "
-            f"ringfence export orders --db {db}",
+            f"ringfence bulletin --db {db}; ringfence sitrep --db {db} --out sitrep.html",
             markup=False,
         )
 
