@@ -527,6 +527,14 @@ SinceOption = Annotated[
         "[default: the first case; a loop's first arrival or test].",
     ),
 ]
+ReportAsOfOption = Annotated[
+    str | None,
+    typer.Option(
+        "--as-of",
+        help="The moment of the cycle run to report on; it must be the last run "
+        "[default: the last run's].",
+    ),
+]
 ReportProtocolOption = Annotated[
     str | None,
     typer.Option(
@@ -578,14 +586,7 @@ def _write_report(content: str | bytes, out_file: Path | None, what: str) -> Non
 @app.command()
 def bulletin(
     db: DbOption = None,
-    as_of: Annotated[
-        str | None,
-        typer.Option(
-            "--as-of",
-            help="The moment of the cycle run to report on; it must be the last run "
-            "[default: the last run's].",
-        ),
-    ] = None,
+    as_of: ReportAsOfOption = None,
     since: SinceOption = None,
     format: ReportFormatOption = None,
     out_file: ReportOutOption = None,
@@ -613,14 +614,7 @@ def bulletin(
 @app.command()
 def sitrep(
     db: DbOption = None,
-    as_of: Annotated[
-        str | None,
-        typer.Option(
-            "--as-of",
-            help="The moment of the cycle run to report on; it must be the last run "
-            "[default: the last run's].",
-        ),
-    ] = None,
+    as_of: ReportAsOfOption = None,
     since: SinceOption = None,
     format: ReportFormatOption = None,
     out_file: ReportOutOption = None,
