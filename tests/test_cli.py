@@ -16,7 +16,8 @@ from ringfence.store.migrations import LATEST_VERSION, MIGRATIONS
 from .conftest import write
 
 COMMANDS = [
-    "init", "ingest", "status", "export", "generate", "cycle", "why", "follow-up", "demo",
+    "init", "ingest", "status", "export", "generate", "cycle", "why", "follow-up", "bulletin",
+    "sitrep", "linelist", "demo",
 ]  # fmt: skip
 
 

@@ -255,3 +255,20 @@ def test_a_database_where_the_cycle_never_ran_says_so(tmp_path: Path) -> None:
     result = invoke("bulletin", "--db", db)
     assert result.exit_code == 1
     assert "the control cycle has not run on this database" in result.stderr
+
+
+def test_the_linelist_command_writes_each_format(
+    built: tuple[str, Scenario], tmp_path: Path
+) -> None:
+    db, scenario = built
+    with open_store(db, read_only=True) as store:
+        cases = len(store.fetchall("SELECT case_id FROM cases"))
+    for name in ("cases.csv", "cases.xlsx", "cases.parquet"):
+        result = invoke("linelist", "cases", "--db", db, "--out", str(tmp_path / name))
+        assert result.exit_code == 0, result.output
+        assert f"{cases:,} rows of the cases line list" in result.stderr
+    text = (tmp_path / "cases.csv").read_text(encoding="utf-8")
+    assert len(text.splitlines()) == cases + 1
+    assert "Zhang" not in text and "+86" not in text
+    result = invoke("linelist", "people", "--db", db, "--out", str(tmp_path / "x.csv"))
+    assert result.exit_code == 2 and "cases" in result.stderr and "contacts" in result.stderr

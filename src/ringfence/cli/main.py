@@ -645,6 +645,34 @@ def sitrep(
     _run(debug, step)
 
 
+@app.command()
+def linelist(
+    kind: Annotated[str, typer.Argument(help="cases or contacts")],
+    out_file: Annotated[
+        Path, typer.Option("--out", "-o", help="The file to write (.csv, .xlsx or .parquet).")
+    ],
+    db: DbOption = None,
+    format: Annotated[
+        str | None,
+        typer.Option("--format", "-f", help="csv, xlsx or parquet [default: from --out]"),
+    ] = None,
+    debug: DebugOption = False,
+) -> None:
+    """Write the line list of cases or contacts of the last cycle run as CSV, XLSX or
+    Parquet: one row per case or contact, instants in UTC, no names or phone numbers.
+
+    Example: ringfence linelist cases --out cases.xlsx
+    """
+    from ringfence.report.linelists import write_line_list
+
+    def step() -> None:
+        with open_store(db, read_only=True) as store:
+            rows = write_line_list(store, kind, out_file, format)
+        err.print(f"{rows:,} rows of the {kind} line list written to {out_file}", markup=False)
+
+    _run(debug, step)
+
+
 @app.command("follow-up")
 def follow_up_command(
     db: DbOption = None,

@@ -83,14 +83,15 @@ def export_table(store: Store, name: str, fmt: str, out: BinaryIO) -> int:
     batches = read_table(store, name)
     schema = arrow_schema(schema_table(name))
     if fmt == "parquet":
-        return _write_parquet(batches, schema, out)
+        return write_parquet(batches, schema, out)
     timezone = store.timezone
     if fmt == "csv":
-        return _write_csv(batches, schema, timezone, out)
+        return write_csv(batches, schema, timezone, out)
     return _write_jsonl(batches, timezone, out)
 
 
-def _write_parquet(batches: Iterator[pa.RecordBatch], schema: pa.Schema, out: BinaryIO) -> int:
+def write_parquet(batches: Iterator[pa.RecordBatch], schema: pa.Schema, out: BinaryIO) -> int:
+    """Stream Arrow batches of `schema` to `out` as one Parquet file; returns the rows."""
     rows = 0
     with pq.ParquetWriter(out, schema) as writer:
         for batch in batches:
@@ -106,9 +107,11 @@ def _text_schema(schema: pa.Schema) -> pa.Schema:
     return pa.schema([pa.field(f.name, text_type(f.type)) for f in schema])
 
 
-def _write_csv(
+def write_csv(
     batches: Iterator[pa.RecordBatch], schema: pa.Schema, timezone: str, out: BinaryIO
 ) -> int:
+    """Stream Arrow batches to `out` as CSV with a plain header, instants as ISO text in
+    `timezone` and lists as text; returns the rows."""
     rows = 0
     # Arrow quotes every header name; a plain header is what people and other tools expect.
     header = io.StringIO()
