@@ -260,7 +260,7 @@ def test_a_database_where_the_cycle_never_ran_says_so(tmp_path: Path) -> None:
 def test_the_linelist_command_writes_each_format(
     built: tuple[str, Scenario], tmp_path: Path
 ) -> None:
-    db, scenario = built
+    db = built[0]
     with open_store(db, read_only=True) as store:
         cases = len(store.fetchall("SELECT case_id FROM cases"))
     for name in ("cases.csv", "cases.xlsx", "cases.parquet"):
