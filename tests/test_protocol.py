@@ -309,7 +309,11 @@ def test_every_parameter_of_every_preset_has_a_description_and_a_source(name: st
 
 def test_default_sources_name_the_reference_notes_or_the_design() -> None:
     for key, info in PARAMETERS.items():
-        assert re.match(r"§[1-6] |DESIGN: ", info.source), (key, info.source)
+        # The reference notes, the design, or a published paper with its year and journal.
+        assert re.match(r"§[1-6] |DESIGN: |Literature: .+ \(\d{4}\), .+:", info.source), (
+            key,
+            info.source,
+        )
         for number in re.findall(r"\[(\d+)[a-z]?\]", info.source):
             assert 1 <= int(number) <= 71, (key, info.source)  # the notes have 71 references
 

@@ -374,17 +374,18 @@ class Bulletin(Section):
     )  # fmt: skip
     serial_interval_mean_days: float = param(
         4.7, "Mean serial interval (onset to onset) used to estimate Rt.",
-        "Nishiura, Linton & Akhmetzhanov, Int J Infect Dis 93:284-286 (2020): mean 4.7 d",
+        "Literature: Nishiura, Linton & Akhmetzhanov (2020), Int J Infect Dis 93:284-6: mean 4.7",
         gt=1, le=30,
     )  # fmt: skip
     serial_interval_sd_days: float = param(
         2.9, "Standard deviation of the serial interval used to estimate Rt.",
-        "Nishiura, Linton & Akhmetzhanov, Int J Infect Dis 93:284-286 (2020): SD 2.9 d",
+        "Literature: Nishiura, Linton & Akhmetzhanov (2020), Int J Infect Dis 93:284-6: SD 2.9",
         gt=0, le=30,
     )  # fmt: skip
     rt_window_days: int = param(
         7, "Rt is estimated over sliding windows of this many days (Cori et al. 2013).",
-        "Cori et al., Am J Epidemiol 178(9):1505-1512 (2013): weekly windows", ge=1, le=28,
+        "Literature: Cori et al. (2013), Am J Epidemiol 178(9):1505-1512: weekly windows",
+        ge=1, le=28,
     )  # fmt: skip
 
 
