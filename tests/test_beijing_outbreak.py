@@ -269,3 +269,37 @@ def test_the_same_seed_writes_the_same_bytes(tmp_path: Path) -> None:
         assert first[kind].read_bytes() == second[kind].read_bytes(), kind
     other = outbreak.build_beijing_outbreak(tmp_path / "c", seed=7)
     assert other["visits"].read_bytes() != first["visits"].read_bytes()
+
+
+def test_the_bulletin_of_26_january_gives_the_published_figures(decided: Decided) -> None:
+    from ringfence.report import daily_bulletin
+
+    bulletin = daily_bulletin(decided.store, AS_OF, since=date(2022, 1, 15))
+    assert bulletin["window_start"] == "2022-01-25T16:00:00+08:00"
+    assert bulletin["window_end"] == "2022-01-26T16:00:00+08:00"
+    new = bulletin["new"]
+    assert (new["confirmed"], new["asymptomatic"], new["total"]) == (6, 2, 8)
+    assert new["found_under_control"] == 8 and new["found_by"] == {"under_control": 8}
+    assert (new["local"], new["imported"]) == (8, 0)
+    cumulative = bulletin["cumulative"]
+    assert (cumulative["total"], cumulative["local"], cumulative["imported"]) == (75, 75, 0)
+    delta, omicron = cumulative["by_variant"]["Delta"], cumulative["by_variant"]["Omicron"]
+    assert (delta["total"], delta["confirmed"], delta["asymptomatic"]) == (69, 54, 15)
+    assert omicron["total"] == 6
+    assert set(cumulative["by_variant"]) == {"Delta", "Omicron"}
+    # Without --since, the cumulative count starts on the day of the first case: the same.
+    assert daily_bulletin(decided.store)["cumulative"]["total"] == 75
+
+
+def test_the_situation_report_shows_the_chains_and_rt(decided: Decided) -> None:
+    from ringfence.report import situation_report
+
+    report = situation_report(decided.store)
+    sizes = [c["size"] for c in report.chains.clusters]
+    assert sum(sizes) + report.chains.sporadic == 75
+    assert sizes and max(sizes) >= 10  # the Fengtai cluster
+    omicron = [c for c in report.chains.clusters if set(c["variants"]) == {"Omicron"}]
+    assert omicron, "the Omicron cases form their own cluster"
+    assert all(set(c["variants"]) != {"Omicron", "Delta"} for c in report.chains.clusters)
+    assert report.bulletin["rt"]["mean"] is not None
+    assert {c.name for c in report.charts} >= {"epi-origin", "epi-variant", "rt", "chains"}
