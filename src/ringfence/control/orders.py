@@ -15,6 +15,7 @@ ORDER_COLUMNS = (
 )  # fmt: skip
 CONFINING = ("isolation", "hospital", "quarantine_central", "quarantine_home")
 NO_TIME = ibis.null("timestamp('UTC')")
+FAR_FUTURE = ibis.literal("9999-12-31T00:00:00+00:00", type="timestamp('UTC')")
 NO_TEXT = ibis.null("string")
 
 
@@ -402,14 +403,7 @@ def with_guardians(ctx: Context, orders: ir.Table) -> ir.Table:
         .filter(
             lambda t: (
                 (t.busy_start <= t.start)
-                & (
-                    ibis.coalesce(
-                        t.busy_released,
-                        t.busy_end,
-                        ibis.literal("9999-12-31T00:00:00+00:00", type="timestamp('UTC')"),
-                    )
-                    > t.start
-                )
+                & (ibis.coalesce(t.busy_released, t.busy_end, FAR_FUTURE) > t.start)
             )
         )
         .select("person_id", "start", "guardian")
@@ -418,6 +412,28 @@ def with_guardians(ctx: Context, orders: ir.Table) -> ir.Table:
     # An adult of the household already confined at that time is with the child already.
     accompanied = busy.select("person_id", "start").distinct()
     free = candidates.anti_join(accompanied, ["person_id", "start"])
+    # An adult who is a case, isolated or in hospital otherwise than the child, cannot be
+    # the one who stays with the child.
+    cases_confined = orders.filter(orders.kind.isin(["isolation", "hospital"])).select(
+        sick_person=orders.person_id, sick_kind=orders.kind, sick_start=orders.start,
+        sick_end=ibis.coalesce(orders.released_at, orders.planned_end, FAR_FUTURE),
+    )  # fmt: skip
+    unavailable = (
+        free.join(cases_confined, free.guardian == cases_confined.sick_person)
+        .filter(
+            lambda t: (t.sick_kind != t.kind) & (t.sick_start <= t.start) & (t.sick_end > t.start)
+        )
+        .select("person_id", "start", "guardian")
+        .distinct()
+        .mutate(unavailable=True)
+    )
+    # A left join and a null test, not an anti-join: within this chain of joins Ibis writes
+    # an anti-join as LEFT ANTI JOIN, which PostgreSQL does not have.
+    keys = ["person_id", "start", "guardian"]
+    free = free.left_join(unavailable, keys)
+    free = free.filter(free.unavailable.isnull()).drop(
+        "unavailable", *(f"{k}_right" for k in keys)
+    )
     w = ibis.window(group_by=["person_id", "kind", "start"], order_by="guardian")
     first = free.mutate(n=ibis.row_number().over(w))
     first = first.filter(first.n == 0)

@@ -25,10 +25,15 @@ def exposure_windows(ctx: Context, cases: ir.Table, readings: ir.Table) -> ir.Ta
     from_onset = ctx.local_midnight(cases.onset) - lookback
     has_onset = cases.onset.notnull() & (cases.onset <= ctx.local_date(cases.confirmed_at))
     start = ibis.cases((has_onset, ibis.least(from_onset, from_sample)), else_=from_sample)
-    windows = cases.select("person_id", "confirmed_at", "collected_at", start=start)
-    negatives = readings.filter(readings.reading == "negative").select(
-        "person_id", negative_at=readings.collected_at
-    )
+    windows = cases.select(
+        "person_id", "confirmed_at", "collected_at", start=start,
+        by_screening=cases.purpose == "screening",
+    )  # fmt: skip
+    # Only serial screening moves the start: a negative taken for another reason (a
+    # diagnostic test hours after a shared meal) says nothing about the days before it.
+    negatives = readings.filter(
+        (readings.reading == "negative") & (readings.purpose == "screening")
+    ).select("person_id", negative_at=readings.collected_at)
     last_negative = (
         windows.join(negatives, "person_id")
         .filter(lambda t: t.negative_at < t.collected_at)
@@ -37,7 +42,9 @@ def exposure_windows(ctx: Context, cases: ir.Table, readings: ir.Table) -> ir.Ta
     )
     joined = windows.left_join(last_negative, "person_id")
     use_negative = (
-        ctx.param("contact.from_last_negative").cast("boolean") & joined.last_negative.notnull()
+        ctx.param("contact.from_last_negative").cast("boolean")
+        & joined.last_negative.notnull()
+        & joined.by_screening.fill_null(False)
     )
     start = ibis.cases(
         (use_negative, ibis.greatest(joined.start, joined.last_negative)), else_=joined.start
@@ -320,6 +327,14 @@ def secondary_contacts(
     )
     already = windows.select(person_id="index_person", case_person_id="index_id")
     rows = rows.anti_join(already, ["person_id", "case_person_id"])
-    return rows.filter(rows.person_id != rows.case_person_id).anti_join(
-        cases.select(person_id="person_id"), "person_id"
+    rows = rows.filter(rows.person_id != rows.case_person_id)
+    # Someone already a case is nobody's secondary contact; someone who becomes one later
+    # stays one (found under control), and becoming a case ends their quarantine.
+    earlier = cases.select(own_person="person_id", own_confirmed_at="confirmed_at")
+    # One case per person: the left join keeps one row per contact row (an anti-join with a
+    # range condition is not valid SQL on PostgreSQL).
+    joined = rows.left_join(earlier, rows.person_id == earlier.own_person)
+    joined = joined.filter(
+        joined.own_confirmed_at.isnull() | (joined.own_confirmed_at > joined.case_confirmed_at)
     )
+    return joined.drop("own_person", "own_confirmed_at")
