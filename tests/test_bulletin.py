@@ -61,6 +61,12 @@ def outbreak() -> Scenario:
     s.arrival("I", "2022-01-15 10:00", "Canada")
     s.symptom("I", "2022-01-19 17:00", "mild")
     s.test("I", "2022-01-19 18:00", "2022-01-20 15:30", "positive", ct=31, purpose="contact")
+    # KC, found before the window without symptoms, falls ill inside it: converted, counted
+    # as new confirmed in the window (and in Haidian's and Omicron's counts).
+    s.person("KC", district="Haidian")
+    k = s.test("KC", "2022-01-19 08:00", "2022-01-19 12:00", "positive", ct=29)
+    s.sequence(k, "BA.1", "2022-01-19 20:00")
+    s.symptom("KC", "2022-01-20 10:00", "moderate")
     # H came from Shanghai (a local origin): a local case, not sequenced.
     s.arrival("H", "2022-01-17 10:00", "Shanghai")
     s.test("H", "2022-01-19 12:00", "2022-01-19 20:00", "positive", ct=33, purpose="diagnostic")
@@ -249,6 +255,16 @@ class Oracle:
                 ),
                 "by_district": sorted(self.person[p]["district"] for p in new),
                 "by_variant": sorted(c["variant"] for c in new.values()),
+                "confirmed_by_district": sorted(
+                    self.person[p]["district"]
+                    for p, c in {**new, **converted}.items()
+                    if p in converted or not self.asymptomatic_at_detection(c)
+                ),
+                "confirmed_by_variant": sorted(
+                    c["variant"]
+                    for p, c in {**new, **converted}.items()
+                    if p in converted or not self.asymptomatic_at_detection(c)
+                ),
             },
             "cumulative": {
                 "since": first_day.date().isoformat(),
@@ -371,8 +387,14 @@ def test_every_count_matches_an_independent_count_from_the_events(
     for key in ("total", "confirmed", "asymptomatic", "local", "imported",
                 "converted_from_asymptomatic", "found_under_control"):  # fmt: skip
         assert new[key] == want[key], key
-    assert {d: v["total"] for d, v in new["by_district"].items()} == counts(want["by_district"])
-    assert {v: b["total"] for v, b in new["by_variant"].items()} == counts(want["by_variant"])
+    for split in ("by_district", "by_variant"):
+        found = {d: v["total"] for d, v in new[split].items() if v["total"]}
+        assert found == counts(want[split]), split
+        confirmed = {d: v["confirmed"] for d, v in new[split].items() if v["confirmed"]}
+        assert confirmed == counts(want[f"confirmed_{split}"]), split
+        # Every split adds up to the city's counts, conversions of earlier cases included.
+        for key in ("total", "confirmed", "asymptomatic", "converted_from_asymptomatic"):
+            assert sum(block[key] for block in new[split].values()) == new[key], (split, key)
     cumulative = bulletin["cumulative"]
     for key, value in expected["cumulative"].items():
         got = cumulative[key]
@@ -390,9 +412,10 @@ def test_the_scenario_exercises_every_count(scenario: Scenario) -> None:
     """The oracle's numbers are not zeros that any bulletin would match."""
     expected = Oracle(scenario.rows, local("2022-01-20 16:00")).bulletin()
     new = expected["new"]
-    # D, B, I, H found; I sick when found; B converted in the window (counted in both).
-    assert (new["total"], new["confirmed"], new["asymptomatic"]) == (4, 2, 3)
-    assert (new["local"], new["imported"], new["converted_from_asymptomatic"]) == (3, 1, 1)
+    # D, B, I, H found; I sick when found; B found and converted in the window (counted in
+    # both); KC, found the day before, converted in the window.
+    assert (new["total"], new["confirmed"], new["asymptomatic"]) == (4, 3, 3)
+    assert (new["local"], new["imported"], new["converted_from_asymptomatic"]) == (3, 1, 2)
     assert new["found_under_control"] == 2
     assert expected["contacts"]["new"] == 1  # E; not A, who was a case already
     assert expected["closures"] == {"open": 3, "new": 2}

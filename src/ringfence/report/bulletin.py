@@ -101,6 +101,9 @@ def build_bulletin(
     start = since or first_day(city_cases) or day
     new = new_case_counts(city_cases, day)
     found = [r for r in city_cases if r["day"] == day]
+    # The splits count conversions too: a case found last week and sick today is new
+    # confirmed today, in its district and variant.
+    changed = [r for r in city_cases if day in (r["day"], r["converted_day"])]
     cumulative = cumulative_case_counts(city_cases, start, day)
     city = population_counts(data, day, _city)
     areas = data.risk_areas
@@ -122,8 +125,8 @@ def build_bulletin(
         "protocol": data.protocol.name,
         "new": {
             **new,
-            "by_variant": _split(found, "variant", lambda rows: new_case_counts(rows, day)),
-            "by_district": _split(found, "district", lambda rows: new_case_counts(rows, day)),
+            "by_variant": _split(changed, "variant", lambda rows: new_case_counts(rows, day)),
+            "by_district": _split(changed, "district", lambda rows: new_case_counts(rows, day)),
             "found_under_control": total(found, lambda r: r["found_by"] == "under_control"),
             "found_by": by(found, "found_by"),
         },
