@@ -83,8 +83,10 @@ def _contact_counts() -> ir.Table:
     return links.group_by("case_person_id").agg(contacts=links.person_id.nunique())
 
 
-def _place_names() -> ir.Table:
+def _place_names(place_ids: list[str]) -> ir.Table:
+    """Names and kinds of these places (a city has hundreds of thousands; clusters name few)."""
     places = unbound(TABLES["places"])
+    places = places.filter(places.place_id.isin(place_ids))
     return places.select("place_id", "kind", name=ibis.coalesce(places.name, places.place_id))
 
 
@@ -112,7 +114,8 @@ def transmission_chains(store: Store, timezone: str = "UTC", max_nodes: int = MA
     # Clusters are numbered by their first case, so a cluster keeps its number from day to day.
     ordered = sorted((m for m in members.values() if len(m) > 1), key=lambda m: min(m))
     cluster_of: dict[int, str] = {}
-    names = {r["place_id"]: r for r in fetch(store, _place_names())}
+    linked = sorted({p for r in links for p in r["places"].split(";") if p})
+    names = {r["place_id"]: r for r in fetch(store, _place_names(linked))} if linked else {}
     clusters: list[dict[str, Any]] = []
     for number, group in enumerate(ordered, start=1):
         cluster_id = f"C{number}"

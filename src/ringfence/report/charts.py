@@ -50,21 +50,33 @@ def _day(field: str = "day", title: str | None = None) -> alt.X:
 COUNT_AXIS = alt.Axis(format="d", tickMinStep=1, labelExpr="datum.value % 1 ? '' : datum.label")
 
 
-def _data(rows: list[dict[str, Any]]) -> alt.Data:
-    return alt.Data(values=rows)  # type: ignore[no-untyped-call]
+class Datasets:
+    """The rows of one chart, kept out of the Altair objects and put in the spec's top-level
+    `datasets`: Altair checks every inline row against its JSON schema, which for the chains
+    of a city (thousands of rows) costs seconds; named data costs nothing."""
 
+    def __init__(self) -> None:
+        self.rows: dict[str, list[dict[str, Any]]] = {}
 
-def _spec(chart: alt.TopLevelMixin) -> Spec:
-    spec: Spec = chart.to_dict()
-    return spec
+    def __call__(self, rows: list[dict[str, Any]]) -> alt.NamedData:
+        name = f"data-{len(self.rows)}"
+        self.rows[name] = rows
+        return alt.NamedData(name=name)
+
+    def spec(self, chart: alt.TopLevelMixin) -> Spec:
+        """The chart's Vega-Lite spec, with its rows."""
+        spec: Spec = chart.to_dict()
+        spec["datasets"] = self.rows
+        return spec
 
 
 def epi_curve_chart(rows: list[dict[str, Any]], by: str, title: str) -> Spec:
     """Cases per day, stacked by `by` (origin, variant or classification)."""
+    data = Datasets()
     values = sorted({str(r[by]) for r in rows})
     palette = PALETTES.get(by, {})
     chart = (
-        alt.Chart(_data(rows), title=title, width=WIDTH, height=HEIGHT)
+        alt.Chart(data(rows), title=title, width=WIDTH, height=HEIGHT)
         .mark_bar()
         .encode(
             x=_day(),
@@ -73,12 +85,13 @@ def epi_curve_chart(rows: list[dict[str, Any]], by: str, title: str) -> Spec:
             tooltip=["day:T", f"{by}:N", "sum(cases):Q"],
         )
     )
-    return _spec(chart)
+    return data.spec(chart)
 
 
 def rt_chart(rows: list[dict[str, Any]], title: str) -> Spec:
     """Rt per window end with its 95% credible interval, and the threshold of 1."""
-    base = alt.Chart(_data(rows), width=WIDTH, height=HEIGHT).encode(
+    data = Datasets()
+    base = alt.Chart(data(rows), width=WIDTH, height=HEIGHT).encode(
         x=_day("window_end", "end of the weekly window")
     )
     band = base.mark_area(opacity=0.25, color="#1f77b4").encode(
@@ -87,13 +100,14 @@ def rt_chart(rows: list[dict[str, Any]], title: str) -> Spec:
     line = base.mark_line(color="#1f77b4", point=True).encode(
         y="mean:Q", tooltip=["window_end:T", "mean:Q", "q025:Q", "q975:Q", "local_cases:Q"]
     )
-    one = alt.Chart(_data([{"y": 1}])).mark_rule(strokeDash=[4, 4], color="#555").encode(y="y:Q")
-    return _spec(alt.layer(band, line, one, title=title))
+    one = alt.Chart(data([{"y": 1}])).mark_rule(strokeDash=[4, 4], color="#555").encode(y="y:Q")
+    return data.spec(alt.layer(band, line, one, title=title))
 
 
 def tests_chart(rows: list[dict[str, Any]], title: str) -> Spec:
     """Tests per day (bars) and the share positive (line, right axis)."""
-    base = alt.Chart(_data(rows), width=WIDTH, height=HEIGHT).encode(x=_day())
+    data = Datasets()
+    base = alt.Chart(data(rows), width=WIDTH, height=HEIGHT).encode(x=_day())
     bars = base.mark_bar(color="#c7c7c7").encode(
         y=alt.Y("tests:Q", title="PCR tests", axis=COUNT_AXIS)
     )
@@ -101,13 +115,14 @@ def tests_chart(rows: list[dict[str, Any]], title: str) -> Spec:
         y=alt.Y("positivity:Q", title="positive", axis=alt.Axis(format="%")),
         tooltip=["day:T", "tests:Q", "positive:Q", alt.Tooltip("positivity:Q", format=".3%")],
     )
-    return _spec(alt.layer(bars, line, title=title).resolve_scale(y="independent"))
+    return data.spec(alt.layer(bars, line, title=title).resolve_scale(y="independent"))
 
 
 def census_chart(rows: list[dict[str, Any]], title: str) -> Spec:
     """People in isolation, quarantine and monitoring at the end of each day."""
+    data = Datasets()
     chart = (
-        alt.Chart(_data(rows), title=title, width=WIDTH, height=HEIGHT)
+        alt.Chart(data(rows), title=title, width=WIDTH, height=HEIGHT)
         .mark_line(point=True)
         .encode(
             x=_day(),
@@ -116,11 +131,12 @@ def census_chart(rows: list[dict[str, Any]], title: str) -> Spec:
             tooltip=["day:T", "kind:N", "people:Q"],
         )
     )
-    return _spec(chart)
+    return data.spec(chart)
 
 
 def loop_chart(daily: list[dict[str, Any]], title: str) -> Spec:
     """A loop's tests inside per day (bars) and its positives at entry and inside (points)."""
+    data = Datasets()
     tests = [{"day": d["day"], "tests": d["tests_inside"]} for d in daily]
     positives = [
         {"day": d["day"], "where": where, "positives": d[key]}
@@ -129,7 +145,7 @@ def loop_chart(daily: list[dict[str, Any]], title: str) -> Spec:
                            ("inside the loop", "positives_inside"))
     ]  # fmt: skip
     bars = (
-        alt.Chart(_data(tests), width=WIDTH, height=HEIGHT)
+        alt.Chart(data(tests), width=WIDTH, height=HEIGHT)
         .mark_bar(color="#c7c7c7")
         .encode(
             x=_day(),
@@ -138,7 +154,7 @@ def loop_chart(daily: list[dict[str, Any]], title: str) -> Spec:
         )
     )
     points = (
-        alt.Chart(_data(positives))
+        alt.Chart(data(positives))
         .mark_line(point=True)
         .encode(
             x=_day(),
@@ -147,13 +163,17 @@ def loop_chart(daily: list[dict[str, Any]], title: str) -> Spec:
             tooltip=["day:T", "where:N", "positives:Q"],
         )
     )
-    return _spec(alt.layer(bars, points, title=title).resolve_scale(y="independent"))
+    return data.spec(alt.layer(bars, points, title=title).resolve_scale(y="independent"))
 
 
-def chains_chart(nodes: list[dict[str, Any]], edges: list[dict[str, Any]], title: str) -> Spec:
-    """The chains as a static picture: each case at the time it was confirmed (x), one lane
-    per cluster (y), linked to the cases it infected; coloured by variant."""
-    cases = [n for n in nodes if n["type"] == "case" and n.get("cluster")]
+def chains_chart(
+    nodes: list[dict[str, Any]], edges: list[dict[str, Any]], clusters: list[str], title: str
+) -> Spec:
+    """The chains of `clusters` as a static picture: each case at the time it was confirmed
+    (x), one lane per cluster (y), linked to the cases it infected; coloured by variant."""
+    data = Datasets()
+    shown = set(clusters)
+    cases = [n for n in nodes if n["type"] == "case" and n.get("cluster") in shown]
     lanes = sorted({str(n["cluster"]) for n in cases}, key=lambda c: int(c[1:]))
     offset: dict[str, int] = {}
     points = []
@@ -170,12 +190,12 @@ def chains_chart(nodes: list[dict[str, Any]], edges: list[dict[str, Any]], title
     height = max(60, 28 * len(lanes))
     variants = sorted({str(p["variant"]) for p in points})
     rules = (
-        alt.Chart(_data(links), width=WIDTH, height=height)
+        alt.Chart(data(links), width=WIDTH, height=height)
         .mark_rule(color="#888")
         .encode(x="x:T", y="y:Q", x2="x2:T", y2="y2:Q")
     )
     dots = (
-        alt.Chart(_data(points))
+        alt.Chart(data(points))
         .mark_point(filled=True, size=80, opacity=1)
         .encode(
             x=alt.X("confirmed_at:T", title="confirmed", axis=alt.Axis(format="%d %b")),
@@ -192,7 +212,7 @@ def chains_chart(nodes: list[dict[str, Any]], edges: list[dict[str, Any]], title
             tooltip=["label:N", "cluster:N", "variant:N", "confirmed_at:T"],
         )
     )
-    return _spec(alt.layer(rules, dots, title=title))
+    return data.spec(alt.layer(rules, dots, title=title))
 
 
 def to_svg(spec: Spec) -> str:

@@ -21,6 +21,9 @@ from .daily import ReportData, first_day
 from .series import census, epi_curve, test_volume
 from .trends import rt_series
 
+CHART_CLUSTERS = 25
+"""The static chains chart (print, Markdown) draws this many of the largest clusters."""
+
 
 @dataclass(frozen=True)
 class Chart:
@@ -97,9 +100,15 @@ def build_situation_report(
                   charts.loop_chart(loop["daily"], loop["loop_id"]))
         )  # fmt: skip
     if chains.clusters:
+        # A page holds a few dozen lanes; the whole graph is in the HTML report and the JSON.
+        largest = [c["cluster_id"] for c in chains.clusters[:CHART_CLUSTERS]]
+        title = "Transmission chains" + (
+            f" (the {CHART_CLUSTERS} largest clusters)" if len(chains.clusters) > CHART_CLUSTERS
+            else ""
+        )  # fmt: skip
         made.append(
-            Chart("chains", "Transmission chains",
-                  charts.chains_chart(chains.nodes, chains.edges, "Clusters"))
+            Chart("chains", title,
+                  charts.chains_chart(chains.nodes, chains.edges, largest, "Clusters"))
         )  # fmt: skip
     return SituationReport(bulletin, series, chains, made)
 
