@@ -574,6 +574,68 @@ def test_a_traveller_positive_in_quarantine_was_found_under_control(tmp_path: Pa
     assert not d.of("orders", person_id="U", kind="quarantine_central")
 
 
+@scenario
+def secondary_becomes_case() -> tuple[Scenario, str, str]:
+    s = Scenario().place("REST").person("C").person("X", "HX").person("Y", "HX")
+    s.visit("C", "REST", "2022-01-18 12:00", "2022-01-18 13:00")
+    s.visit("X", "REST", "2022-01-18 12:00", "2022-01-18 12:40")  # close contact of C
+    s.test("C", "2022-01-19 09:00", "2022-01-19 15:00", "positive", ct=25)
+    # Y lives with X: C's secondary contact, at home from C's confirmation, then positive.
+    s.test("Y", "2022-01-21 09:00", "2022-01-21 15:00", "positive", ct=30, purpose="diagnostic")
+    return s, "zero-covid-2022", "2022-01-21 16:00"
+
+
+def test_a_secondary_contact_who_becomes_a_case_was_found_under_control(tmp_path: Path) -> None:
+    d = decide("secondary_becomes_case", tmp_path)
+    assert d.one("contacts", person_id="Y", kind="secondary")["case_person_id"] == "C"
+    assert d.one("cases", person_id="Y")["found_by"] == "under_control"
+    home = d.one("orders", person_id="Y", kind="quarantine_home")
+    assert (home["start"], home["released_at"]) == ("2022-01-19 15:00", "2022-01-21 15:00")
+    assert d.one("orders", person_id="Y", kind="isolation")["start"] == "2022-01-21 15:00"
+
+
+@scenario
+def diagnostic_negative() -> tuple[Scenario, str, str]:
+    s = Scenario().place("REST").place("CANTEEN").person("C").person("B")
+    s.person("S").person("W")
+    # C eats with B, tests negative at a clinic that evening, and positive the next day.
+    s.visit("C", "REST", "2022-01-18 12:00", "2022-01-18 13:00")
+    s.visit("B", "REST", "2022-01-18 12:00", "2022-01-18 13:00")
+    s.test("C", "2022-01-18 19:00", "2022-01-18 23:00", "negative", purpose="diagnostic")
+    s.test("C", "2022-01-19 09:00", "2022-01-19 15:00", "positive", ct=25, purpose="diagnostic")
+    # S is screened every morning: lunch with W before the last negative screen is outside
+    # S's window (serial screening bounds it).
+    s.visit("S", "CANTEEN", "2022-01-18 12:00", "2022-01-18 13:00")
+    s.visit("W", "CANTEEN", "2022-01-18 12:00", "2022-01-18 13:00")
+    s.test("S", "2022-01-19 07:00", "2022-01-19 11:00", "negative")
+    s.test("S", "2022-01-20 07:00", "2022-01-20 11:00", "positive", ct=25)
+    return s, "zero-covid-2022", "2022-01-20 16:00"
+
+
+def test_only_a_serial_screening_negative_shortens_the_exposure_window(tmp_path: Path) -> None:
+    d = decide("diagnostic_negative", tmp_path)
+    assert ("B", "C") in d.contact_pairs()
+    assert not [pair for pair in d.contact_pairs() if pair[1] == "S"]
+
+
+@scenario
+def sick_parent() -> tuple[Scenario, str, str]:
+    s = Scenario().person("F1", "H", birth_year=1980).person("M1", "H", birth_year=1982)
+    s.person("K", "H", birth_year=2016)
+    s.symptom("F1", "2022-01-19 08:00", "moderate")
+    s.test("F1", "2022-01-19 09:00", "2022-01-19 15:00", "positive", ct=24, purpose="diagnostic")
+    s.test("K", "2022-01-19 20:00", "2022-01-20 08:00", "positive", ct=30, purpose="contact")
+    return s, "zero-covid-2022", "2022-01-20 12:00"
+
+
+def test_a_parent_in_hospital_is_not_made_the_childs_guardian(tmp_path: Path) -> None:
+    d = decide("sick_parent", tmp_path)
+    assert d.one("orders", person_id="F1", guardian_of=None)["kind"] == "hospital"
+    assert d.one("orders", person_id="K", kind="isolation")["released_at"] is None
+    guardian = d.one("orders", guardian_of="K")
+    assert (guardian["person_id"], guardian["kind"]) == ("M1", "isolation")
+
+
 def test_progress_counts_every_step_once(tmp_path: Path) -> None:
     from ringfence.control import run_cycle
     from ringfence.store import open_store
