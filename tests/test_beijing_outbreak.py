@@ -201,6 +201,30 @@ def test_every_case_found_under_control_was_a_contact_before_its_sample(
     assert len(known) == outbreak.FOUND_BY["under_control"] == 56
 
 
+def test_the_first_delta_cases_were_found_at_the_fever_clinic_and_in_screening(
+    decided: Decided,
+) -> None:
+    store = decided.store
+    first = store.fetchall(
+        """SELECT c.found_by, a.person_id IS NOT NULL, s.collected_at, c.confirmed_at
+           FROM cases c JOIN samples s USING (sample_id)
+           LEFT JOIN arrivals a ON a.person_id = c.person_id
+           WHERE c.variant = 'Delta' AND c.confirmed_at <= ?""",
+        (datetime(2022, 1, 19, 16, 0, tzinfo=BEIJING),),
+    )
+    # A visitor of the tour group (who arrived by train) and the guide at a fever clinic,
+    # and the waiter of a restaurant where they ate, in the screening of restaurant staff.
+    assert Counter((how, traveller) for how, traveller, _, _ in first) == {
+        ("fever_clinic", True): 1,
+        ("fever_clinic", False): 1,
+        ("screening", False): 1,
+    }
+    # The two at the fever clinic were swabbed before the waiter was confirmed: nobody's
+    # contact yet, of any kind (the waiter's diners became close contacts only then).
+    waiter = [confirmed for how, _, _, confirmed in first if how == "screening"]
+    assert all(sample < waiter[0] for how, _, sample, _ in first if how == "fever_clinic")
+
+
 def test_the_letter_from_canada_is_positive_and_its_visitors_are_traced(
     decided: Decided,
 ) -> None:

@@ -40,23 +40,27 @@ The chain (`_OMICRON_CASES`, `_DELTA_CASES`):
   visitors (coach, restaurants, shared rooms), a waiter at a restaurant where they ate, a hotel
   cleaner (the room, not the person) and, in minutes-long visits too short to make anyone a
   close contact, workers and shoppers at a farmers' market, a courier and people from
-  Chaoyang and Daxing. The guide and the visitor are found at the fever clinic on the evening
-  of 18 January; the waiter, a market worker, the courier and the cleaner by the screening of
-  their trades; the shoppers by 10-in-1 pooled mass testing of Fengtai and Fangshan (a
-  Fangshan relative of the guide's family is found at a fever clinic and seeds Fangshan).
+  Chaoyang and Daxing. The guide, feverish, ends the tour early on 18 January and takes the
+  visitor, ill since the 16th, to the fever clinic that afternoon, where both are found; the
+  waiter, a market worker, the courier and the cleaner are found by the screening of their
+  trades; the shoppers by 10-in-1 pooled mass testing of Fengtai and Fangshan (a Fangshan
+  relative of the guide's family is found at a fever clinic and seeds Fangshan).
   Everyone else is found in quarantine: household members of every case, workmates of the
   screened workers, the rest of the tour group.
 
 The cycle counts a case as found under control when the person was a contact of a case
-confirmed before the sample was taken (close, household, same-space or environment contact;
-secondary contacts who become cases are no longer listed as contacts), or when the sample
-was a quarantine test (purpose ``contact``). Every case found under control here is both: a
-household member or workmate of an earlier case, swabbed in quarantine after that case was
-confirmed, with a negative quarantine test first (a case's exposure window starts at its
-last negative, so that the days before the quarantine are not in it). The cases found
-otherwise share no household, workplace or room with an earlier case, and less than 15
-minutes anywhere else. `build_beijing_outbreak` checks those links, and every count above,
-as it builds; `tests/test_beijing_outbreak.py` checks what the cycle decides.
+confirmed before the sample was taken (close, household, same-space, environment or
+secondary contact: someone who shared a closed space with a close contact, or lives with
+one), or when the sample was a quarantine test (purpose ``contact``). Every case found under
+control here is both: a household member or workmate of an earlier case, swabbed in
+quarantine after that case was confirmed, and negative in quarantine at least once first.
+The cases found otherwise were nobody's contact before they were found: they share no
+household, workplace or room with an earlier case, and less than 15 minutes anywhere else;
+nobody they live with works with a case; and the guide and the visitor, who ate where the
+city eats, were swabbed before the waiter was confirmed (the first case among the
+restaurants' staff, whose diners are its close contacts). `build_beijing_outbreak` checks
+those links, and every count above, as it builds; `tests/test_beijing_outbreak.py` checks
+what the cycle decides.
 
 Instants are local wall-clock times of Beijing (``+08:00``), as in `generate`. The same seed
 always writes the same bytes; each part of the data draws from its own random stream.
@@ -438,12 +442,16 @@ _ERRANDS: tuple[tuple[str, str, int, str, int], ...] = (
     ("C7", "FM1", 19, "17:35", 10),
     ("C8", "FM1", 19, "17:38", 8),
 )
-# Fever-clinic cases: the local time of the visit, the evening before their bulletin day,
-# and the days from onset to that visit.
+# Fever-clinic cases: the local time of the visit, the day before their bulletin day, and
+# the days from onset to that visit. The guide, feverish, ends the tour early on the 18th
+# and takes the visitor who has been ill since the 16th to the clinic that afternoon, before
+# the waiter's screening result (from 17:00): once the waiter is confirmed, whoever ate at
+# the waiter's restaurant is a close contact, and whoever ate with one of them since (as
+# the tour may have, at lunch that day) a secondary contact.
 _CLINIC: dict[str, tuple[str, int]] = {
     "O1": ("19:05", 1),
-    "V01": ("21:20", 2),
-    "G": ("19:40", 0),
+    "V01": ("14:55", 2),
+    "G": ("14:50", 0),
     "FS1": ("19:30", 1),
     "CY1": ("20:10", 1),
     "DX1": ("18:50", 1),
@@ -747,6 +755,20 @@ def _chain_people(city: _City, rng: np.random.Generator) -> None:
         if p.team is None and not found_outside and 22 <= 2022 - p.born <= 60:
             places = city.workplaces[p.district]
             p.workplace = places[int(rng.integers(len(places)))]
+    # Nor does anyone living with a case found outside quarantine work with another case of
+    # the chain: a workmate of a case is its close contact, and the household of a close
+    # contact its secondary contacts. The cases come first in the chain, so each choice here
+    # sees the workplaces of the cases.
+    outside = {p.household for p in city.cases if cast(_Case, p.case).found != "contact"}
+    for p in city.chain:
+        if p.workplace is None or p.household not in outside:
+            continue
+        taken = {q.workplace for q in city.cases if q is not p and q.workplace is not None}
+        if p.workplace in taken:
+            free = [w for w in city.workplaces[p.district] if w not in taken]
+            if not free:
+                raise RuntimeError(f"{p.key}: every workplace of {p.district} has a case")
+            p.workplace = free[int(rng.integers(len(free)))]
 
 
 @dataclass
@@ -871,6 +893,11 @@ def _schedule(city: _City, rng: np.random.Generator) -> None:
     # Everyone's quarantine, now that every case has its confirmation. A case found in
     # quarantine must have been quarantined as it was scheduled; a case found otherwise must
     # not have been a contact before its sample (the cycle would count it under control).
+    # Those who ate where the city eats (the tour) are swabbed before a case among the
+    # restaurants' staff is confirmed: that case's diners are its close contacts, and the
+    # people who ate with them later its secondary contacts.
+    restaurants = {key for key, team in _TEAMS.items() if team.kind == "restaurant"}
+    staff = [cast(_Case, q.case).report for q in city.cases if q.team in restaurants]
     for p in city.chain:
         start = _quarantine_start(city, p)
         if p.case is None:
@@ -880,6 +907,8 @@ def _schedule(city: _City, rng: np.random.Generator) -> None:
                 raise RuntimeError(f"{p.key}: quarantined at {start}, not as scheduled")
         elif start and start <= p.case.sample:
             raise RuntimeError(f"{p.key}: a contact before the sample that found the case")
+        elif p.team == "tour" and p.case.sample >= min(staff, default=_END):
+            raise RuntimeError(f"{p.key}: swabbed after a case among the restaurants' staff")
 
 
 def _check_chain(city: _City) -> None:
@@ -1182,8 +1211,8 @@ def _tests(city: _City, people: _Residents, lab: _Lab, seed: int) -> None:
                 lab.swab("QUAR", "contact", collected, reported, person=p.person_id)
                 negatives += 1
         if p.case is not None and negatives == 0:
-            # The exposure window of a case starts at its last negative test: without one,
-            # it would reach back to days before the quarantine.
+            # The chain is planned so that every case found in quarantine tested negative
+            # there, on an earlier day, before its positive.
             raise RuntimeError(f"{p.key}: no negative quarantine test before the positive")
     # The samples that made the cases (mass-testing cases: the single-tube re-test).
     purpose = {"fever_clinic": "diagnostic", "screening": "screening", "mass": "mass",
