@@ -220,6 +220,11 @@ def to_svg(spec: Spec) -> str:
     return str(vl_convert.vegalite_to_svg(spec))
 
 
+def to_png(spec: Spec, scale: float = 2) -> bytes:
+    """The chart as a PNG image (for drawings too dense for vector print), rendered offline."""
+    return bytes(vl_convert.vegalite_to_png(spec, scale=scale))
+
+
 def javascript_bundle() -> str:
     """Vega, Vega-Lite and vega-embed in one script (defines `vegaEmbed`), from vl-convert."""
     return str(vl_convert.javascript_bundle(None))  # type: ignore[arg-type]

@@ -7,6 +7,8 @@ each loop's daily tests and positives, and the transmission chains.
 
 from __future__ import annotations
 
+import base64
+import html
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
@@ -21,6 +23,8 @@ from .daily import ReportData, first_day
 from .series import census, epi_curve, test_volume
 from .trends import rt_series
 
+MAX_INLINE_SVG = 400_000
+"""Bytes of SVG above which a printed chart is embedded as a PNG image instead."""
 CHART_CLUSTERS = 25
 """The static chains chart (print, Markdown) draws this many of the largest clusters."""
 
@@ -36,6 +40,15 @@ class Chart:
     def svg(self) -> str:
         """The chart rendered to SVG offline."""
         return charts.to_svg(self.spec)
+
+    def printable(self) -> str:
+        """The chart for a printed page: inline SVG, or a PNG image when the drawing is so
+        dense (a city's chains) that the SVG would take the typesetter seconds."""
+        svg = self.svg()
+        if len(svg) <= MAX_INLINE_SVG:
+            return svg
+        png = base64.b64encode(charts.to_png(self.spec)).decode("ascii")
+        return f'<img alt="{html.escape(self.title)}" src="data:image/png;base64,{png}">'
 
 
 @dataclass(frozen=True)
