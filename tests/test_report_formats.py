@@ -272,3 +272,18 @@ def test_the_linelist_command_writes_each_format(
     assert "Zhang" not in text and "+86" not in text
     result = invoke("linelist", "people", "--db", db, "--out", str(tmp_path / "x.csv"))
     assert result.exit_code == 2 and "cases" in result.stderr and "contacts" in result.stderr
+
+
+def test_the_pdf_typesetter_reads_nothing_from_outside_the_page() -> None:
+    from weasyprint.urls import FatalURLFetchingError
+
+    from ringfence.report.render import pdf_from_html
+
+    tiny_png = (
+        "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJ"
+        "RU5ErkJggg=="
+    )
+    assert pdf_from_html(f'<img src="data:image/png;base64,{tiny_png}">').startswith(b"%PDF-")
+    for address in ("http://127.0.0.1:9/x.png", "file:///etc/hostname"):
+        with pytest.raises(FatalURLFetchingError):
+            pdf_from_html(f'<p>x</p><img src="{address}">')
