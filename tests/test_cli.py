@@ -17,7 +17,7 @@ from .conftest import write
 
 COMMANDS = [
     "init", "ingest", "status", "export", "generate", "cycle", "why", "follow-up", "bulletin",
-    "sitrep", "linelist", "demo",
+    "sitrep", "linelist", "audit", "serve", "demo",
 ]  # fmt: skip
 
 

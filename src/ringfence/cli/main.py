@@ -673,6 +673,141 @@ def linelist(
     _run(debug, step)
 
 
+user_app = typer.Typer(
+    name="user", help="Users of the web app: add, remove, issue and revoke tokens.",
+    no_args_is_help=True,
+)  # fmt: skip
+app.add_typer(user_app)
+
+
+@user_app.command("add")
+def user_add(
+    username: Annotated[str, typer.Argument(help="The login name.")],
+    role: Annotated[
+        str,
+        typer.Option(help="admin, epidemiologist, tracer, lab, site, loop_manager, analyst "
+                     "or member"),
+    ],
+    person: Annotated[
+        str | None, typer.Option(help="For a member: the person id they are.")
+    ] = None,
+    db: DbOption = None,
+    debug: DebugOption = False,
+) -> None:
+    """Add a user; the password is asked for (or read from $RINGFENCE_PASSWORD).
+
+    Example: ringfence user add wang --role epidemiologist
+    """
+    from ringfence.web.accounts import add_user
+
+    def step() -> None:
+        password = os.environ.get("RINGFENCE_PASSWORD") or typer.prompt(
+            "password", hide_input=True, confirmation_prompt=True
+        )
+        with open_store(db) as store:
+            add_user(store, username, role, password, person)
+        err.print(f"user {username} added as {role}", markup=False)
+
+    _run(debug, step)
+
+
+@user_app.command("remove")
+def user_remove(
+    username: Annotated[str, typer.Argument(help="The login name.")],
+    db: DbOption = None,
+    debug: DebugOption = False,
+) -> None:
+    """Remove a user: their sessions and tokens end at once.
+
+    Example: ringfence user remove wang
+    """
+    from ringfence.web.accounts import remove_user
+
+    def step() -> None:
+        with open_store(db) as store:
+            remove_user(store, username)
+        err.print(f"user {username} removed; their sessions and tokens are revoked", markup=False)
+
+    _run(debug, step)
+
+
+@user_app.command("token")
+def user_token(
+    username: Annotated[str, typer.Argument(help="The user the machine client acts as.")],
+    scopes: Annotated[str, typer.Option(help="What the token is for (free text).")] = "",
+    revoke: Annotated[
+        str | None, typer.Option(help="Revoke the token with this id instead.")
+    ] = None,
+    db: DbOption = None,
+    debug: DebugOption = False,
+) -> None:
+    """Issue a bearer token for a machine client (shown once), or revoke one.
+
+    Example: ringfence user token lab-ditan --scopes results
+    """
+    from ringfence.web.accounts import issue_token, revoke_token
+
+    def step() -> None:
+        with open_store(db) as store:
+            if revoke:
+                revoke_token(store, revoke)
+                err.print(f"token {revoke} revoked", markup=False)
+                return
+            out.print(issue_token(store, username, scopes), markup=False)
+
+    _run(debug, step)
+
+
+@app.command()
+def audit(
+    db: DbOption = None,
+    actor: Annotated[str | None, typer.Option(help="Only this user's reads and writes.")] = None,
+    resource: Annotated[str | None, typer.Option(help="Only this table.")] = None,
+    row: Annotated[str | None, typer.Option(help="Only those that touched this key.")] = None,
+    limit: Annotated[int, typer.Option(help="At most this many, newest first.")] = 100,
+    debug: DebugOption = False,
+) -> None:
+    """Who read or wrote which personal data, and when (the web app's audit trail).
+
+    Example: ringfence audit --row F012
+    """
+    from ringfence.web.audit import read_trail
+
+    def step() -> None:
+        with open_store(db, read_only=True) as store:
+            for r in read_trail(store, actor, resource, row, limit):
+                keys = ", ".join(r["row_keys"][:10]) + (" …" if len(r["row_keys"]) > 10 else "")
+                out.print(f"{r['at'].isoformat()} {r['actor']} ({r['role']}) {r['action']} "
+                          f"{r['resource']}: {keys}", markup=False)  # fmt: skip
+
+    _run(debug, step)
+
+
+@app.command()
+def serve(
+    db: DbOption = None,
+    host: Annotated[str, typer.Option(help="The address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="The port to listen on.")] = 8000,
+    debug: DebugOption = False,
+) -> None:
+    """Serve the web app's API (OpenAPI at /docs). With DuckDB the server is the database's
+    single writer while it runs.
+
+    Example: ringfence serve --db outbreak.duckdb --port 8000
+    """
+    import uvicorn
+
+    from ringfence.web import create_app
+
+    def step() -> None:
+        with open_store(db) as store:
+            err.print(f"ringfence serving {store.url.masked} on http://{host}:{port}",
+                      markup=False)  # fmt: skip
+            uvicorn.run(create_app(store), host=host, port=port, log_level="warning")
+
+    _run(debug, step)
+
+
 @app.command("follow-up")
 def follow_up_command(
     db: DbOption = None,

@@ -314,9 +314,38 @@ def _control_cycle(dialect: Dialect) -> list[str]:
     ]
 
 
+USERS_TABLE, SESSIONS_TABLE, TOKENS_TABLE, AUDIT_TABLE, LOGIN_FAILURES_TABLE = (
+    "users", "sessions", "api_tokens", "audit_log", "login_failures",
+)  # fmt: skip
+
+
+def _access(dialect: Dialect) -> list[str]:
+    """Users and their roles, revocable sessions and tokens (only hashes are stored), failed
+    logins (for the rate limit, shared by every server process), and the append-only audit
+    trail of reads and writes of personal data."""
+    text, instant = dialect.types[ColumnType.STRING], dialect.types[ColumnType.INSTANT]
+    return [
+        f"CREATE TABLE {USERS_TABLE} (username {text} PRIMARY KEY, {q('role')} {text} NOT NULL, "
+        f"person_id {text}, password_hash {text} NOT NULL, created_at {instant} NOT NULL, "
+        f"removed_at {instant})",
+        f"CREATE TABLE {SESSIONS_TABLE} (session_hash {text} PRIMARY KEY, username {text} NOT "
+        f"NULL, csrf_token {text} NOT NULL, created_at {instant} NOT NULL, expires_at {instant} "
+        f"NOT NULL, revoked_at {instant})",
+        f"CREATE TABLE {TOKENS_TABLE} (token_id {text} PRIMARY KEY, token_hash {text} NOT NULL, "
+        f"username {text} NOT NULL, scopes {text} NOT NULL, created_at {instant} NOT NULL, "
+        f"revoked_at {instant})",
+        f"CREATE TABLE {LOGIN_FAILURES_TABLE} (username {text} NOT NULL, {q('at')} {instant} "
+        "NOT NULL)",
+        f"CREATE TABLE {AUDIT_TABLE} (audit_id {text} PRIMARY KEY, {q('at')} {instant} NOT NULL, "
+        f"actor {text} NOT NULL, {q('role')} {text} NOT NULL, {q('action')} {text} NOT NULL, "
+        f"resource {text} NOT NULL, row_keys {text} NOT NULL)",
+    ]
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "event, decision and ingest-batch tables", _initial_schema),
     Migration(2, "control cycle: alerts, cycle runs, case and plan details", _control_cycle),
+    Migration(3, "users, sessions, tokens, login failures and the audit trail", _access),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

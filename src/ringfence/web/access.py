@@ -1,0 +1,32 @@
+"""Who may call what: one table, every route named in it, checked on every request.
+
+A route missing from `RULES` is refused to everyone (and fails the role-matrix test), so a
+new endpoint cannot be reachable by accident.
+"""
+
+from __future__ import annotations
+
+from .accounts import ROLES
+
+STAFF = frozenset({"admin", "epidemiologist", "tracer", "analyst"})
+SIGNED_IN = frozenset(set(ROLES) - {"public"})
+EVERYONE = frozenset(ROLES)
+
+RULES: dict[str, frozenset[str]] = {
+    "login": EVERYONE,
+    "logout": SIGNED_IN,
+    "me": SIGNED_IN,
+    "bulletin": EVERYONE,
+    "cases": STAFF,
+    "case": STAFF,
+    # A member reads only their own record (checked in the route); a site its people.
+    "why": frozenset({"admin", "epidemiologist", "tracer", "site", "member"}),
+    "revoke_sessions": frozenset({"admin"}),
+    "audit": frozenset({"admin"}),
+}
+"""Route name → the roles allowed to call it."""
+
+
+def allowed(route: str, role: str) -> bool:
+    """Whether `role` may call `route` (unknown routes: nobody)."""
+    return role in RULES.get(route, frozenset())

@@ -1,0 +1,258 @@
+"""The HTTP API: FastAPI over one open store, every route behind the access table.
+
+Who is asking comes from a session cookie (browsers; forms and state-changing calls must
+echo the session's CSRF token) or a bearer token (machine clients such as a lab system),
+else it is the public. Every read of personal data is written to the audit trail. Errors
+are JSON with a clear message, never a stack trace.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Form, HTTPException, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from ringfence.control.why import explain_person
+from ringfence.store import Store, StoreError
+
+from . import accounts, audit
+from .access import allowed
+from .accounts import PUBLIC, Caller
+
+SESSION_COOKIE = "rf_session"
+CSRF_HEADER = "x-csrf-token"
+SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; frame-ancestors 'none'; base-uri 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+}
+log = logging.getLogger("ringfence.web")
+
+
+class Database:
+    """The store, used by one request at a time (a DuckDB connection is not shared across
+    threads; the server is DuckDB's single writer)."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def use(self) -> Iterator[Store]:
+        """The store, for the duration of the block."""
+        with self._lock:
+            yield self.store
+
+
+def _caller_of(request: Request) -> Caller:
+    """Who is asking: a bearer token, a session cookie, or the public."""
+    database: Database = request.app.state.database
+    header = request.headers.get("authorization", "")
+    with database.use() as s:
+        if header.lower().startswith("bearer "):
+            found = accounts.token_caller(s, header[7:].strip())
+            if found is None:
+                raise HTTPException(401, "the bearer token is unknown or revoked")
+            return found
+        cookie = request.cookies.get(SESSION_COOKIE)
+        if cookie:
+            session = accounts.session_caller(s, cookie)
+            if session is not None:
+                return session
+    return PUBLIC
+
+
+async def authorised(request: Request) -> Caller:
+    """The caller, if the access table lets their role call this route (and, for a change
+    made from a browser session, if the request carries the session's CSRF token)."""
+    caller = _caller_of(request)
+    route = request.scope.get("route")
+    name = getattr(route, "name", "")
+    if not allowed(name, caller.role):
+        if caller.role == "public":
+            raise HTTPException(401, "log in first")
+        raise HTTPException(403, f"the role {caller.role} may not do this")
+    if request.method not in SAFE_METHODS and caller.session_hash is not None:
+        sent = request.headers.get(CSRF_HEADER)
+        if sent is None and "form" in request.headers.get("content-type", ""):
+            sent = str((await request.form()).get("csrf_token") or "")
+        if not sent or sent != caller.csrf_token:
+            raise HTTPException(403, "missing or wrong CSRF token")
+    return caller
+
+
+Who = Annotated[Caller, Depends(authorised)]
+
+
+def create_app(store: Store) -> FastAPI:
+    """The application serving `store` (opened read-write by the caller, who closes it)."""
+    app = FastAPI(
+        title="ringfence",
+        description="Epidemic prevention and control: cases, contacts, orders, bulletins.",
+        version="0.1.0",
+    )
+    database = Database(store)
+    app.state.database = database
+
+    @app.middleware("http")
+    async def security_headers(request: Request, call_next: Any) -> Response:
+        response: Response = await call_next(request)
+        for key, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(key, value)
+        return response
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return JSONResponse({"error": str(exc.detail)}, exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def bad_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        fields = [
+            {"field": ".".join(str(p) for p in e.get("loc", ())), "reason": e.get("msg", "")}
+            for e in exc.errors()
+        ]
+        return JSONResponse({"error": "the request is not valid", "fields": fields}, 422)
+
+    @app.exception_handler(StoreError)
+    async def store_error(request: Request, exc: StoreError) -> JSONResponse:
+        return JSONResponse({"error": str(exc)}, 409)
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        # The type only: a message may carry personal data.
+        log.error("unexpected %s on %s %s", type(exc).__name__, request.method, request.url.path)
+        return JSONResponse({"error": "internal error"}, 500)
+
+    @app.post("/login", name="login")
+    def login(
+        response: Response,
+        request: Request,
+        username: Annotated[str, Form(max_length=200)],
+        password: Annotated[str, Form(max_length=1_000)],
+    ) -> dict[str, str]:
+        """Open a session: an HttpOnly, SameSite=Strict cookie, and the CSRF token to send
+        back in the `X-CSRF-Token` header (or a `csrf_token` form field)."""
+        with database.use() as s:
+            try:
+                secret, caller = accounts.log_in(s, username, password)
+            except accounts.TooManyLogins as exc:
+                raise HTTPException(
+                    429, str(exc), headers={"Retry-After": str(exc.retry_after)}
+                ) from None
+            except accounts.LoginRefused:
+                raise HTTPException(401, "wrong user name or password") from None
+        response.set_cookie(
+            SESSION_COOKIE, secret, httponly=True, samesite="strict",
+            secure=request.url.scheme == "https", max_age=accounts.SESSION_HOURS * 3_600,
+        )  # fmt: skip
+        return {"username": username, "role": caller.role, "csrf_token": caller.csrf_token or ""}
+
+    @app.post("/logout", name="logout")
+    def logout(response: Response, caller: Who) -> dict[str, str]:
+        """End this session."""
+        with database.use() as s:
+            accounts.log_out(s, caller)
+        response.delete_cookie(SESSION_COOKIE)
+        return {"status": "logged out"}
+
+    @app.get("/api/me", name="me")
+    def me(caller: Who) -> dict[str, str | None]:
+        """Who you are to the server."""
+        return {"username": caller.username, "role": caller.role, "person_id": caller.person_id}
+
+    @app.get("/api/bulletin", name="bulletin")
+    def bulletin(caller: Who) -> dict[str, Any]:
+        """The daily bulletin of the last cycle run: aggregates only, for everyone."""
+        from ringfence.report import daily_bulletin
+
+        with database.use() as s:
+            return daily_bulletin(s)
+
+    @app.get("/api/cases", name="cases")
+    def cases(
+        caller: Who,
+        limit: Annotated[int, Query(ge=1, le=1_000)] = 100,
+        offset: Annotated[int, Query(ge=0, le=100_000_000)] = 0,
+        district: Annotated[str | None, Query(max_length=200)] = None,
+        classification: Annotated[str | None, Query(pattern="^(confirmed|asymptomatic)$")] = None,
+    ) -> dict[str, Any]:
+        """The cases of the last cycle run, newest first, a page at a time."""
+        where, params = ["1 = 1"], []
+        if district:
+            where.append("p.district = ?")
+            params.append(district)
+        if classification:
+            where.append("c.classification = ?")
+            params.append(classification)
+        clause = " AND ".join(where)
+        with database.use() as s:
+            total = int(s.fetchall(
+                f"SELECT count(*) FROM cases c LEFT JOIN persons p USING (person_id) "
+                f"WHERE {clause}", params)[0][0])  # fmt: skip
+            items = s.fetch_records(
+                "SELECT c.case_id, c.person_id, c.confirmed_at, c.classification, c.origin, "
+                "c.variant, c.severity, c.found_by, p.district FROM cases c LEFT JOIN persons p "
+                f"USING (person_id) WHERE {clause} ORDER BY c.confirmed_at DESC, c.case_id "
+                f"LIMIT {limit} OFFSET {offset}",
+                params,
+            )
+            audit.record(s, caller, "read", "cases", [str(i["case_id"]) for i in items])
+        return {"items": items, "total": total, "limit": limit, "offset": offset}
+
+    @app.get("/api/cases/{case_id}", name="case")
+    def case(caller: Who, case_id: str) -> dict[str, Any]:
+        """One case, with the people traced as its contacts."""
+        with database.use() as s:
+            found = s.fetch_records("SELECT * FROM cases WHERE case_id = ?", (case_id,))
+            if not found:
+                raise HTTPException(404, "no such case")
+            contacts = s.fetch_records(
+                "SELECT person_id, kind, first_exposure, last_exposure, minutes FROM contacts "
+                "WHERE case_person_id = ? ORDER BY person_id, kind",
+                (found[0]["person_id"],),
+            )
+            audit.record(s, caller, "read", "cases", [case_id])
+            audit.record(s, caller, "read", "contacts", [str(c["person_id"]) for c in contacts])
+        return {"case": found[0], "contacts": contacts}
+
+    @app.get("/api/persons/{person_id}/why", name="why")
+    def why(caller: Who, person_id: str) -> dict[str, Any]:
+        """Every decision about a person, with its rule and evidence (a member: their own)."""
+        if caller.role == "member" and caller.person_id != person_id:
+            raise HTTPException(403, "a member reads only their own record")
+        with database.use() as s:
+            lines = explain_person(s, person_id)
+            audit.record(s, caller, "read", "persons", [person_id])
+        return {"person_id": person_id, "lines": lines}
+
+    @app.post("/api/users/{username}/revoke-sessions", name="revoke_sessions")
+    def revoke(caller: Who, username: str) -> dict[str, str]:
+        """End every session of a user now."""
+        with database.use() as s, s.transaction():
+            accounts.revoke_sessions(s, username)
+        return {"status": f"sessions of {username} revoked"}
+
+    @app.get("/api/audit", name="audit")
+    def audit_trail(
+        caller: Who,
+        actor: Annotated[str | None, Query(max_length=200)] = None,
+        resource: Annotated[str | None, Query(max_length=200)] = None,
+        row_key: Annotated[str | None, Query(max_length=200)] = None,
+        limit: Annotated[int, Query(ge=1, le=10_000)] = 1_000,
+    ) -> dict[str, Any]:
+        """Who read or wrote which personal data, newest first."""
+        with database.use() as s:
+            rows = audit.read_trail(s, actor, resource, row_key, limit)
+        return {"items": rows}
+
+    return app

@@ -1,0 +1,251 @@
+"""The web API through the real server on a free port: who may call what, sessions, CSRF,
+the login rate limit, bearer tokens, and the audit trail of personal-data reads."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from typer.testing import CliRunner
+
+from ringfence.cli.main import app as cli
+from ringfence.store import Store, open_store
+from ringfence.web import create_app
+from ringfence.web.access import RULES
+from ringfence.web.accounts import (
+    ROLES,
+    add_user,
+    issue_token,
+    log_in,
+    session_caller,
+)
+from ringfence.web.audit import read_trail
+
+from .test_bulletin import PROTOCOL, outbreak
+
+PASSWORD = "correct horse battery staple"
+MEMBER_PERSON = "D"
+OTHER_PERSON = "E"
+FASTAPI_OWN_ROUTES = {"openapi", "swagger_ui_html", "swagger_ui_redirect", "redoc_html"}
+
+
+@dataclass
+class Server:
+    url: str
+    store: Store
+    db: str
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    folder = tmp_path_factory.mktemp("web")
+    db = str(folder / "web.duckdb")
+    outbreak().run(db, folder / "events", PROTOCOL, "2022-01-20 16:00")
+    store = open_store(db)
+    for role in ROLES:
+        if role != "public":
+            add_user(store, role, role, PASSWORD, MEMBER_PERSON if role == "member" else None)
+    port = free_port()
+    config = uvicorn.Config(create_app(store), host="127.0.0.1", port=port, log_level="error")
+    running = uvicorn.Server(config)
+    thread = threading.Thread(target=running.run, daemon=True)
+    thread.start()
+    for _ in range(200):
+        if running.started:
+            break
+        time.sleep(0.05)
+    yield Server(f"http://127.0.0.1:{port}", store, db)
+    running.should_exit = True
+    thread.join(timeout=10)
+    store.close()
+
+
+def session(server: Server, role: str) -> tuple[httpx.Client, str]:
+    """A client logged in as `role` (the public: not logged in), and its CSRF token."""
+    client = httpx.Client(base_url=server.url, timeout=30)
+    if role == "public":
+        return client, ""
+    reply = client.post("/login", data={"username": role, "password": PASSWORD})
+    assert reply.status_code == 200, reply.text
+    return client, reply.json()["csrf_token"]
+
+
+# One row per route: how to call it. A route of the app without a row here fails the test.
+CALLS: dict[str, tuple[str, str]] = {
+    "login": ("POST", "/login"),
+    "logout": ("POST", "/logout"),
+    "me": ("GET", "/api/me"),
+    "bulletin": ("GET", "/api/bulletin"),
+    "cases": ("GET", "/api/cases"),
+    "case": ("GET", "/api/cases/C-D"),
+    "why": ("GET", f"/api/persons/{MEMBER_PERSON}/why"),
+    "revoke_sessions": ("POST", "/api/users/nobody/revoke-sessions"),
+    "audit": ("GET", "/api/audit"),
+}
+
+
+def test_every_route_has_an_access_rule_and_a_call_in_the_matrix(server: Server) -> None:
+    app = create_app(server.store)
+    names = {getattr(r, "name", "") for r in app.routes} - FASTAPI_OWN_ROUTES
+    assert names == set(RULES) == set(CALLS)
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_each_role_reaches_exactly_what_the_access_table_allows(server: Server, role: str) -> None:
+    for route, (method, path) in CALLS.items():
+        client, csrf = session(server, role)
+        kwargs: dict[str, Any] = {"headers": {"X-CSRF-Token": csrf}} if csrf else {}
+        if route == "login":
+            kwargs = {"data": {"username": "admin", "password": PASSWORD}}
+        reply = client.request(method, path, **kwargs)
+        if role in RULES[route]:
+            assert reply.status_code < 400, (role, route, reply.status_code, reply.text)
+        else:
+            assert reply.status_code == (401 if role == "public" else 403), (role, route)
+            assert "error" in reply.json()
+        client.close()
+
+
+def test_a_member_reads_only_their_own_record(server: Server) -> None:
+    client, _ = session(server, "member")
+    assert client.get(f"/api/persons/{MEMBER_PERSON}/why").status_code == 200
+    reply = client.get(f"/api/persons/{OTHER_PERSON}/why")
+    assert reply.status_code == 403
+    assert reply.json() == {"error": "a member reads only their own record"}
+
+
+def test_a_revoked_session_is_refused_at_once(server: Server) -> None:
+    tracer, _ = session(server, "tracer")
+    assert tracer.get("/api/me").json()["role"] == "tracer"
+    admin, csrf = session(server, "admin")
+    reply = admin.post("/api/users/tracer/revoke-sessions", headers={"X-CSRF-Token": csrf})
+    assert reply.status_code == 200
+    assert tracer.get("/api/me").status_code == 401
+    # Logging in again opens a new session.
+    tracer, _ = session(server, "tracer")
+    assert tracer.get("/api/me").status_code == 200
+
+
+def test_a_state_change_without_the_csrf_token_is_refused(server: Server) -> None:
+    client, csrf = session(server, "epidemiologist")
+    for headers in ({}, {"X-CSRF-Token": "forged"}):
+        reply = client.post("/logout", headers=headers)
+        assert reply.status_code == 403
+        assert reply.json() == {"error": "missing or wrong CSRF token"}
+        assert client.get("/api/me").status_code == 200  # still logged in
+    assert client.post("/logout", data={"csrf_token": csrf}).status_code == 200
+    assert client.get("/api/me").status_code == 401
+
+
+def test_repeated_wrong_passwords_are_rate_limited(server: Server) -> None:
+    add_user(server.store, "target", "analyst", PASSWORD)
+    client = httpx.Client(base_url=server.url, timeout=30)
+    for _ in range(5):
+        reply = client.post("/login", data={"username": "target", "password": "wrong guess!!"})
+        assert reply.status_code == 401
+        assert reply.json() == {"error": "wrong user name or password"}
+    reply = client.post("/login", data={"username": "target", "password": PASSWORD})
+    assert reply.status_code == 429
+    assert int(reply.headers["retry-after"]) > 0
+    # An unknown user is told the same as a wrong password.
+    reply = client.post("/login", data={"username": "nobody", "password": PASSWORD})
+    assert reply.status_code == 401
+
+
+def test_every_read_of_personal_data_is_audited(server: Server) -> None:
+    client, _ = session(server, "epidemiologist")
+    listed = client.get("/api/cases", params={"limit": 3}).json()
+    assert listed["total"] >= len(listed["items"]) == 3
+    client.get(f"/api/persons/{OTHER_PERSON}/why")
+    client.get("/api/cases/C-D")
+    trail = read_trail(server.store, actor="epidemiologist")
+    assert [r["resource"] for r in trail[:4]] == ["contacts", "cases", "persons", "cases"]
+    assert trail[2]["row_keys"] == [OTHER_PERSON] and trail[1]["row_keys"] == ["C-D"]
+    assert trail[3]["row_keys"] == [i["case_id"] for i in listed["items"]]
+    assert all(r["action"] == "read" and r["role"] == "epidemiologist" for r in trail[:4])
+    # The public bulletin holds no personal data: reading it writes no audit row.
+    before = len(read_trail(server.store))
+    httpx.get(f"{server.url}/api/bulletin")
+    assert len(read_trail(server.store)) == before
+
+
+def test_a_lab_system_uses_a_bearer_token_until_it_is_revoked(server: Server) -> None:
+    token = issue_token(server.store, "lab", "results")
+    me = httpx.get(f"{server.url}/api/me", headers={"Authorization": f"Bearer {token}"})
+    assert me.json()["role"] == "lab"
+    cases = httpx.get(f"{server.url}/api/cases", headers={"Authorization": f"Bearer {token}"})
+    assert cases.status_code == 403
+    token_id = token.split("_")[1]
+    result = CliRunner().invoke(cli, ["user", "token", "lab", "--revoke", token_id, "--db",
+                                      server.db])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert f"token {token_id} revoked" in result.stderr
+    me = httpx.get(f"{server.url}/api/me", headers={"Authorization": f"Bearer {token}"})
+    assert me.status_code == 401
+
+
+def test_errors_are_json_with_a_message_and_headers_are_secure(server: Server) -> None:
+    client, _ = session(server, "analyst")
+    reply = client.get("/api/cases", params={"limit": "many", "classification": "sick"})
+    assert reply.status_code == 422
+    body = reply.json()
+    assert body["error"] == "the request is not valid"
+    assert {f["field"] for f in body["fields"]} == {"query.limit", "query.classification"}
+    missing = client.get("/api/cases/no-such-case")
+    assert missing.status_code == 404 and missing.json() == {"error": "no such case"}
+    assert client.get("/nowhere").json() == {"error": "Not Found"}
+    for header in ("content-security-policy", "x-frame-options", "x-content-type-options"):
+        assert header in reply.headers
+    login = httpx.post(f"{server.url}/login", data={"username": "analyst", "password": PASSWORD})
+    cookie = login.headers["set-cookie"].lower()
+    assert "httponly" in cookie and "samesite=strict" in cookie
+
+
+def test_accounts_and_the_audit_trail_work_on_postgresql(pg_url: str) -> None:
+    from ringfence.web.accounts import Caller
+    from ringfence.web.audit import record
+
+    with open_store(pg_url, create=True) as store:
+        add_user(store, "wang", "epidemiologist", PASSWORD)
+        secret, caller = log_in(store, "wang", PASSWORD)
+        assert session_caller(store, secret) == caller
+        record(store, Caller("wang", "epidemiologist"), "read", "cases", ["C-1", "C-2"])
+        (row,) = read_trail(store, row_key="C-2")
+        assert (row["actor"], row["resource"], row["row_keys"]) == ("wang", "cases", ["C-1", "C-2"])
+        # Only hashes are stored: the secret itself is nowhere in the database.
+        assert not store.fetchall("SELECT 1 FROM sessions WHERE session_hash = ?", (secret,))
+
+
+def test_the_user_commands(tmp_path: Path) -> None:
+    db = str(tmp_path / "users.duckdb")
+    runner = CliRunner()
+    assert runner.invoke(cli, ["init", "--db", db]).exit_code == 0
+    env = {"RINGFENCE_PASSWORD": PASSWORD}
+    added = runner.invoke(cli, ["user", "add", "li", "--role", "tracer", "--db", db], env=env)
+    assert added.exit_code == 0, added.output
+    again = runner.invoke(cli, ["user", "add", "li", "--role", "tracer", "--db", db], env=env)
+    assert again.exit_code == 2 and "user 'li' exists already" in again.stderr
+    bad = runner.invoke(cli, ["user", "add", "x", "--role", "boss", "--db", db], env=env)
+    assert bad.exit_code == 2 and "unknown role 'boss'" in bad.stderr
+    member = runner.invoke(cli, ["user", "add", "m", "--role", "member", "--db", db], env=env)
+    assert member.exit_code == 2 and "give --person" in member.stderr
+    token = runner.invoke(cli, ["user", "token", "li", "--db", db])
+    assert token.exit_code == 0 and token.stdout.startswith("rf_")
+    removed = runner.invoke(cli, ["user", "remove", "li", "--db", db])
+    assert removed.exit_code == 0
+    with open_store(db) as store:
+        assert store.fetchall("SELECT count(*) FROM api_tokens WHERE revoked_at IS NULL") == [(0,)]
