@@ -249,3 +249,39 @@ def test_the_user_commands(tmp_path: Path) -> None:
     assert removed.exit_code == 0
     with open_store(db) as store:
         assert store.fetchall("SELECT count(*) FROM api_tokens WHERE revoked_at IS NULL") == [(0,)]
+
+
+def test_ringfence_serve_serves_and_the_command_line_says_the_file_is_busy(
+    tmp_path: Path,
+) -> None:
+    import os
+    import subprocess
+    import sys
+
+    db = str(tmp_path / "served.duckdb")
+    outbreak().run(db, tmp_path / "events", PROTOCOL, "2022-01-20 16:00")
+    port = free_port()
+    command = [sys.executable, "-m", "ringfence"]
+    server = subprocess.Popen(
+        [*command, "serve", "--db", db, "--port", str(port)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        reply = None
+        for _ in range(200):
+            try:
+                reply = httpx.get(f"http://127.0.0.1:{port}/api/bulletin", timeout=5)
+                break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        assert reply is not None and reply.status_code == 200
+        assert reply.json()["window_end"] == "2022-01-20T16:00:00+08:00"
+        busy = subprocess.run(
+            [*command, "bulletin", "--db", db], capture_output=True, text=True,
+            env={**os.environ}, timeout=120,
+        )  # fmt: skip
+        assert busy.returncode == 1
+        assert "is in use by another ringfence process" in busy.stderr
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
