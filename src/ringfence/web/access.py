@@ -21,6 +21,7 @@ RULES: dict[str, frozenset[str]] = {
     "case": STAFF,
     # A member reads only their own record (checked in the route); a site its people.
     "why": frozenset({"admin", "epidemiologist", "tracer", "site", "member"}),
+    "ingest": frozenset({"admin", "epidemiologist", "lab"}),
     "revoke_sessions": frozenset({"admin"}),
     "audit": frozenset({"admin"}),
 }
@@ -30,3 +31,12 @@ RULES: dict[str, frozenset[str]] = {
 def allowed(route: str, role: str) -> bool:
     """Whether `role` may call `route` (unknown routes: nobody)."""
     return role in RULES.get(route, frozenset())
+
+
+LAB_WRITES = frozenset({"samples", "results", "fhir", "hl7"})
+"""A lab writes samples and results only (directly, or as FHIR or HL7 messages)."""
+
+
+def may_write(role: str, kind: str) -> bool:
+    """Whether `role` may ingest events of `kind` (past the route's own rule)."""
+    return role != "lab" or kind in LAB_WRITES

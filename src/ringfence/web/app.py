@@ -8,10 +8,13 @@ are JSON with a clear message, never a stack trace.
 
 from __future__ import annotations
 
+import json
 import logging
+import tempfile
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Form, HTTPException, Query, Request, Response
@@ -20,15 +23,19 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ringfence.control.why import explain_person
-from ringfence.store import Store, StoreError
+from ringfence.schema import EVENT_TABLES
+from ringfence.store import Store, StoreError, ingest_files
+from ringfence.store.ingest import LAB_KINDS
 
 from . import accounts, audit
-from .access import allowed
+from .access import allowed, may_write
 from .accounts import PUBLIC, Caller
 
 SESSION_COOKIE = "rf_session"
 CSRF_HEADER = "x-csrf-token"
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+INGEST_KINDS = tuple(t.name for t in EVENT_TABLES) + LAB_KINDS
+MAX_BODY = 100_000_000
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; frame-ancestors 'none'; base-uri 'none'",
     "X-Content-Type-Options": "nosniff",
@@ -235,6 +242,40 @@ def create_app(store: Store) -> FastAPI:
             audit.record(s, caller, "read", "persons", [person_id])
         return {"person_id": person_id, "lines": lines}
 
+    @app.post("/api/ingest/{kind}", name="ingest")
+    async def ingest(caller: Who, kind: str, request: Request) -> dict[str, Any]:
+        """Ingest a batch of events of `kind` with the command line's checks: a JSON array
+        of rows (row N is line N of the report), CSV text, or JSON Lines; for `fhir` a
+        FHIR R4 Bundle, for `hl7` ORU^R01 messages. Valid rows commit together; the same
+        batch twice stores nothing new. Answered with the per-row report."""
+        if kind not in INGEST_KINDS:
+            raise HTTPException(404, f"unknown kind {kind!r}; kinds: {', '.join(INGEST_KINDS)}")
+        if not may_write(caller.role, kind):
+            raise HTTPException(403, f"the role {caller.role} may not write {kind}")
+        body = await request.body()
+        if len(body) > MAX_BODY:
+            raise HTTPException(413, f"a batch is at most {MAX_BODY // 1_000_000} MB")
+        name, data = _batch_file(kind, request.headers.get("content-type", ""), body)
+        with tempfile.TemporaryDirectory(prefix="rf-ingest-") as folder:
+            path = Path(folder) / name
+            path.write_bytes(data)
+            with database.use() as s:
+                report = ingest_files(s, kind, [path], write_rejects=False, actor=caller.actor)
+                if report.added:
+                    audit.record(s, caller, "write", kind, [f"batch:{report.batch_id}"])
+        return {
+            "kind": kind,
+            "batch_id": report.batch_id,
+            "rows_read": report.rows_read,
+            "added": report.added,
+            "duplicates": report.duplicates,
+            "rejected": report.rejected_count,
+            "rejections": [
+                {"location": r.location, "field": r.field, "reason": r.reason}
+                for r in report.rejections
+            ],
+        }
+
     @app.post("/api/users/{username}/revoke-sessions", name="revoke_sessions")
     def revoke(caller: Who, username: str) -> dict[str, str]:
         """End every session of a user now."""
@@ -256,3 +297,25 @@ def create_app(store: Store) -> FastAPI:
         return {"items": rows}
 
     return app
+
+
+def _batch_file(kind: str, content_type: str, body: bytes) -> tuple[str, bytes]:
+    """The request body as the file the command line would read: its name (which the
+    report's locations cite) and bytes."""
+    if kind == "fhir":
+        return "bundle.json", body
+    if kind == "hl7":
+        return "messages.hl7", body
+    if "csv" in content_type:
+        return "body.csv", body
+    if "ndjson" in content_type or "jsonl" in content_type:
+        return "body.jsonl", body
+    try:
+        rows = json.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise HTTPException(400, "the body is not JSON: send a JSON array of rows") from None
+    if not isinstance(rows, list):
+        raise HTTPException(400, "send a JSON array of rows (one object per row)")
+    # One row per line: the report's line N is the array's row N.
+    lines = [json.dumps(row, ensure_ascii=False) for row in rows]
+    return "body.jsonl", ("\n".join(lines) + "\n").encode("utf-8")
