@@ -96,6 +96,13 @@ CALLS: dict[str, tuple[str, str]] = {
     "why": ("GET", f"/api/persons/{MEMBER_PERSON}/why"),
     "revoke_sessions": ("POST", "/api/users/nobody/revoke-sessions"),
     "audit": ("GET", "/api/audit"),
+    "static": ("GET", "/static/ringfence.css"),
+    "login_page": ("GET", "/login"),
+    "home": ("GET", "/"),
+    "public_page": ("GET", "/public"),
+    "cases_page": ("GET", "/cases"),
+    "case_rows": ("GET", "/cases/rows?offset=0"),
+    "sitrep_page": ("GET", "/sitrep"),
 }
 
 

@@ -105,7 +105,14 @@ def _static(name: str) -> str:
 def to_html_fragment(text: str) -> str:
     """Markdown (with tables) → HTML. Markdown's raw HTML is escaped: the text comes from
     data (a district, a place name), which must never become markup."""
-    return str(markdown_lib.markdown(_escape_html(text), extensions=["tables"]))
+    # Column alignment as an attribute, not an inline style a page's policy would refuse.
+    return str(
+        markdown_lib.markdown(
+            _escape_html(text),
+            extensions=["tables"],
+            extension_configs={"tables": {"use_align_attribute": True}},
+        )
+    )
 
 
 def _escape_html(text: str) -> str:

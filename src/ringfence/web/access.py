@@ -23,6 +23,14 @@ RULES: dict[str, frozenset[str]] = {
     "why": frozenset({"admin", "epidemiologist", "tracer", "site", "member"}),
     "ingest": frozenset({"admin", "epidemiologist", "lab"}),
     "revoke_sessions": frozenset({"admin"}),
+    # Pages
+    "static": EVERYONE,
+    "login_page": EVERYONE,
+    "home": EVERYONE,
+    "public_page": EVERYONE,
+    "cases_page": STAFF,
+    "case_rows": STAFF,
+    "sitrep_page": STAFF,
     "audit": frozenset({"admin"}),
 }
 """Route name → the roles allowed to call it."""

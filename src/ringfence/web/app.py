@@ -11,15 +11,12 @@ from __future__ import annotations
 import json
 import logging
 import tempfile
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Form, HTTPException, Query, Request, Response
+from fastapi import FastAPI, Form, HTTPException, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, RedirectResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ringfence.control.why import explain_person
@@ -27,13 +24,11 @@ from ringfence.schema import EVENT_TABLES
 from ringfence.store import Store, StoreError, ingest_files
 from ringfence.store.ingest import LAB_KINDS
 
-from . import accounts, audit
-from .access import allowed, may_write
-from .accounts import PUBLIC, Caller
+from . import accounts, audit, pages
+from .access import may_write
+from .deps import SESSION_COOKIE, Database, Who, wants_html
+from .queries import case_page
 
-SESSION_COOKIE = "rf_session"
-CSRF_HEADER = "x-csrf-token"
-SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 INGEST_KINDS = tuple(t.name for t in EVENT_TABLES) + LAB_KINDS
 MAX_BODY = 100_000_000
 SECURITY_HEADERS = {
@@ -44,61 +39,6 @@ SECURITY_HEADERS = {
     "Cache-Control": "no-store",
 }
 log = logging.getLogger("ringfence.web")
-
-
-class Database:
-    """The store, used by one request at a time (a DuckDB connection is not shared across
-    threads; the server is DuckDB's single writer)."""
-
-    def __init__(self, store: Store) -> None:
-        self.store = store
-        self._lock = threading.Lock()
-
-    @contextmanager
-    def use(self) -> Iterator[Store]:
-        """The store, for the duration of the block."""
-        with self._lock:
-            yield self.store
-
-
-def _caller_of(request: Request) -> Caller:
-    """Who is asking: a bearer token, a session cookie, or the public."""
-    database: Database = request.app.state.database
-    header = request.headers.get("authorization", "")
-    with database.use() as s:
-        if header.lower().startswith("bearer "):
-            found = accounts.token_caller(s, header[7:].strip())
-            if found is None:
-                raise HTTPException(401, "the bearer token is unknown or revoked")
-            return found
-        cookie = request.cookies.get(SESSION_COOKIE)
-        if cookie:
-            session = accounts.session_caller(s, cookie)
-            if session is not None:
-                return session
-    return PUBLIC
-
-
-async def authorised(request: Request) -> Caller:
-    """The caller, if the access table lets their role call this route (and, for a change
-    made from a browser session, if the request carries the session's CSRF token)."""
-    caller = _caller_of(request)
-    route = request.scope.get("route")
-    name = getattr(route, "name", "")
-    if not allowed(name, caller.role):
-        if caller.role == "public":
-            raise HTTPException(401, "log in first")
-        raise HTTPException(403, f"the role {caller.role} may not do this")
-    if request.method not in SAFE_METHODS and caller.session_hash is not None:
-        sent = request.headers.get(CSRF_HEADER)
-        if sent is None and "form" in request.headers.get("content-type", ""):
-            sent = str((await request.form()).get("csrf_token") or "")
-        if not sent or sent != caller.csrf_token:
-            raise HTTPException(403, "missing or wrong CSRF token")
-    return caller
-
-
-Who = Annotated[Caller, Depends(authorised)]
 
 
 def create_app(store: Store) -> FastAPI:
@@ -140,37 +80,51 @@ def create_app(store: Store) -> FastAPI:
         log.error("unexpected %s on %s %s", type(exc).__name__, request.method, request.url.path)
         return JSONResponse({"error": "internal error"}, 500)
 
-    @app.post("/login", name="login")
+    @app.post("/login", name="login", response_model=None)
     def login(
-        response: Response,
         request: Request,
         username: Annotated[str, Form(max_length=200)],
         password: Annotated[str, Form(max_length=1_000)],
-    ) -> dict[str, str]:
+    ) -> Response:
         """Open a session: an HttpOnly, SameSite=Strict cookie, and the CSRF token to send
-        back in the `X-CSRF-Token` header (or a `csrf_token` form field)."""
+        back in the `X-CSRF-Token` header (or a `csrf_token` form field). A browser's form
+        is sent on to the command centre, or back to the form with the reason."""
+        browser = wants_html(request)
         with database.use() as s:
             try:
                 secret, caller = accounts.log_in(s, username, password)
             except accounts.TooManyLogins as exc:
+                if browser:
+                    return pages.login_form(request, str(exc), 429)
                 raise HTTPException(
                     429, str(exc), headers={"Retry-After": str(exc.retry_after)}
                 ) from None
             except accounts.LoginRefused:
+                if browser:
+                    return pages.login_form(request, "wrong user name or password", 401)
                 raise HTTPException(401, "wrong user name or password") from None
+        response: Response = (
+            RedirectResponse("/", status_code=303) if browser
+            else JSONResponse({"username": username, "role": caller.role,
+                               "csrf_token": caller.csrf_token or ""})
+        )  # fmt: skip
         response.set_cookie(
             SESSION_COOKIE, secret, httponly=True, samesite="strict",
             secure=request.url.scheme == "https", max_age=accounts.SESSION_HOURS * 3_600,
         )  # fmt: skip
-        return {"username": username, "role": caller.role, "csrf_token": caller.csrf_token or ""}
+        return response
 
-    @app.post("/logout", name="logout")
-    def logout(response: Response, caller: Who) -> dict[str, str]:
+    @app.post("/logout", name="logout", response_model=None)
+    def logout(request: Request, caller: Who) -> Response:
         """End this session."""
         with database.use() as s:
             accounts.log_out(s, caller)
+        response: Response = (
+            RedirectResponse("/login", status_code=303) if wants_html(request)
+            else JSONResponse({"status": "logged out"})
+        )  # fmt: skip
         response.delete_cookie(SESSION_COOKIE)
-        return {"status": "logged out"}
+        return response
 
     @app.get("/api/me", name="me")
     def me(caller: Who) -> dict[str, str | None]:
@@ -194,26 +148,8 @@ def create_app(store: Store) -> FastAPI:
         classification: Annotated[str | None, Query(pattern="^(confirmed|asymptomatic)$")] = None,
     ) -> dict[str, Any]:
         """The cases of the last cycle run, newest first, a page at a time."""
-        where, params = ["1 = 1"], []
-        if district:
-            where.append("p.district = ?")
-            params.append(district)
-        if classification:
-            where.append("c.classification = ?")
-            params.append(classification)
-        clause = " AND ".join(where)
         with database.use() as s:
-            total = int(s.fetchall(
-                f"SELECT count(*) FROM cases c LEFT JOIN persons p USING (person_id) "
-                f"WHERE {clause}", params)[0][0])  # fmt: skip
-            items = s.fetch_records(
-                "SELECT c.case_id, c.person_id, c.confirmed_at, c.classification, c.origin, "
-                "c.variant, c.severity, c.found_by, p.district FROM cases c LEFT JOIN persons p "
-                f"USING (person_id) WHERE {clause} ORDER BY c.confirmed_at DESC, c.case_id "
-                f"LIMIT {limit} OFFSET {offset}",
-                params,
-            )
-            audit.record(s, caller, "read", "cases", [str(i["case_id"]) for i in items])
+            items, total = case_page(s, caller, limit, offset, district, classification)
         return {"items": items, "total": total, "limit": limit, "offset": offset}
 
     @app.get("/api/cases/{case_id}", name="case")
@@ -296,6 +232,7 @@ def create_app(store: Store) -> FastAPI:
             rows = audit.read_trail(s, actor, resource, row_key, limit)
         return {"items": rows}
 
+    pages.add_pages(app, database)
     return app
 
 

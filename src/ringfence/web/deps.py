@@ -1,0 +1,80 @@
+"""What every route depends on: the store, and who is asking (and whether they may)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request
+
+from ringfence.store import Store
+
+from . import accounts
+from .access import allowed
+from .accounts import PUBLIC, Caller
+
+SESSION_COOKIE = "rf_session"
+CSRF_HEADER = "x-csrf-token"
+SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+
+
+class Database:
+    """The store, used by one request at a time (a DuckDB connection is not shared across
+    threads; the server is DuckDB's single writer)."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def use(self) -> Iterator[Store]:
+        """The store, for the duration of the block."""
+        with self._lock:
+            yield self.store
+
+
+def _caller_of(request: Request) -> Caller:
+    """Who is asking: a bearer token, a session cookie, or the public."""
+    database: Database = request.app.state.database
+    header = request.headers.get("authorization", "")
+    with database.use() as s:
+        if header.lower().startswith("bearer "):
+            found = accounts.token_caller(s, header[7:].strip())
+            if found is None:
+                raise HTTPException(401, "the bearer token is unknown or revoked")
+            return found
+        cookie = request.cookies.get(SESSION_COOKIE)
+        if cookie:
+            session = accounts.session_caller(s, cookie)
+            if session is not None:
+                return session
+    return PUBLIC
+
+
+async def authorised(request: Request) -> Caller:
+    """The caller, if the access table lets their role call this route (and, for a change
+    made from a browser session, if the request carries the session's CSRF token)."""
+    caller = _caller_of(request)
+    route = request.scope.get("route")
+    name = getattr(route, "name", "")
+    if not allowed(name, caller.role):
+        if caller.role == "public":
+            raise HTTPException(401, "log in first")
+        raise HTTPException(403, f"the role {caller.role} may not do this")
+    if request.method not in SAFE_METHODS and caller.session_hash is not None:
+        sent = request.headers.get(CSRF_HEADER)
+        if sent is None and "form" in request.headers.get("content-type", ""):
+            sent = str((await request.form()).get("csrf_token") or "")
+        if not sent or sent != caller.csrf_token:
+            raise HTTPException(403, "missing or wrong CSRF token")
+    return caller
+
+
+Who = Annotated[Caller, Depends(authorised)]
+
+
+def wants_html(request: Request) -> bool:
+    """Whether the caller is a browser reading pages (not an API client)."""
+    return "text/html" in request.headers.get("accept", "")

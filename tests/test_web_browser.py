@@ -1,0 +1,76 @@
+"""The pages in a real browser (Debian's chromium, driven by Playwright) against the real
+server: log in, read the command centre, the case list and the situation report, log out,
+and the public page shows no personal data. No console error, no request leaves the server."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from .test_web_access import PASSWORD, Server, server  # noqa: F401  (the fixture)
+
+CHROMIUM = "/usr/bin/chromium"
+ARTIFACTS = Path(
+    os.environ.get("RINGFENCE_TEST_ARTIFACTS", Path(__file__).parent.parent / "test-artifacts")
+)
+
+
+def test_an_epidemiologist_works_through_the_pages(server: Server) -> None:  # noqa: F811
+    playwright = pytest.importorskip("playwright.sync_api")
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (CI installs it)")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    requests: list[str] = []
+    problems: list[str] = []
+    persons = [r[0] for r in server.store.fetchall("SELECT person_id FROM persons")]
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1100, "height": 900})
+        page.on("request", lambda r: requests.append(r.url))
+        page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: problems.append(str(e)))
+
+        page.goto(f"{server.url}/login")
+        page.fill("input[name=username]", "epidemiologist")
+        page.fill("input[name=password]", "not the password")
+        page.click("button[type=submit]")
+        assert page.locator("[role=alert]").inner_text() == "wrong user name or password"
+        problems.clear()  # the refused login's 401 is reported by the browser as an error
+        page.fill("input[name=username]", "epidemiologist")
+        page.fill("input[name=password]", PASSWORD)
+        page.click("button[type=submit]")
+        page.wait_for_url(f"{server.url}/")
+        assert "Daily bulletin, 20 January 2022" in page.inner_text("main")
+        assert "epidemiologist (epidemiologist)" in page.inner_text("header")
+        page.screenshot(path=str(ARTIFACTS / "web-command-centre.png"), full_page=True)
+
+        page.click("text=Cases")
+        page.wait_for_url(f"{server.url}/cases")
+        cases = server.store.fetchall("SELECT count(*) FROM cases")[0][0]
+        assert page.locator("#cases tbody tr").count() == cases
+        page.screenshot(path=str(ARTIFACTS / "web-cases.png"), full_page=True)
+
+        page.click("text=Situation report")
+        page.wait_for_function("document.body.dataset.charts === 'rendered'", timeout=30_000)
+        assert page.locator("div.chart svg").count() >= 5
+        page.screenshot(path=str(ARTIFACTS / "web-sitrep.png"), full_page=True)
+
+        page.goto(f"{server.url}/")
+        page.click("text=Log out")
+        page.wait_for_url(f"{server.url}/login")
+        page.goto(f"{server.url}/cases")
+        assert "log in first" in page.inner_text("body")
+        problems.clear()  # the refused page's 401, as above
+
+        page.goto(f"{server.url}/public")
+        text = page.inner_text("body")
+        assert "Daily bulletin, 20 January 2022" in text
+        page.screenshot(path=str(ARTIFACTS / "web-public.png"), full_page=True)
+        browser.close()
+    assert not problems, problems
+    outside = [u for u in requests if not u.startswith((server.url, "data:", "blob:", "about:"))]
+    assert not outside, outside
+    words = set(text.replace("(", " ").replace(")", " ").replace(",", " ").split())
+    assert not words & {p for p in persons if len(p) > 1}
