@@ -7,6 +7,7 @@ of `src/ringfence`; this module is copied into the snapshot beside them (`copy_b
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import shutil
 import subprocess
@@ -68,3 +69,29 @@ def git_state(repo: Path = REPO_DIR) -> dict[str, Any]:
         return {}
     same = git("--no-optional-locks", "diff", "--quiet", "HEAD", "--", "src").returncode == 0
     return {"commit": head.stdout.strip(), "src_matches_commit": same}
+
+
+def snapshot_code(
+    workdir: Path, script: Path, label: str, no_snapshot: bool
+) -> tuple[dict[str, Any], Path | None, str | None]:
+    """Measure one version of ringfence from start to end, whatever is edited meanwhile:
+    copy `src/ringfence` (once per content hash) and the benchmark `script` into
+    `workdir/code`, and import the copy from now on. Returns the provenance to record, the
+    script's copy (None with `no_snapshot`) and the folder children must import from."""
+    source = REPO_DIR / "src" / "ringfence"
+    digest = source_hash(source)
+    code: dict[str, Any] = {"src_sha256": digest, **git_state()}
+    if no_snapshot:
+        return {**code, "snapshot": False}, None, None
+    snapshot = workdir / "code" / digest
+    if not (snapshot / "ringfence").exists():
+        shutil.copytree(
+            source, snapshot / "ringfence", ignore=shutil.ignore_patterns("__pycache__", "*.pyc")
+        )
+    copy = workdir / "code" / f"{label}-{os.getpid()}.py"
+    shutil.copyfile(script, copy)
+    copy_beside(copy)
+    sys.path.insert(0, str(snapshot))
+    code["snapshot"] = True
+    code["snapshot_sha256"] = source_hash(snapshot / "ringfence")
+    return code, copy, str(snapshot)

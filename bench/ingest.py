@@ -48,7 +48,7 @@ from pathlib import Path
 from typing import Any, cast
 from urllib.parse import quote
 
-from harness import copy_beside, git_state, last_line, remove_db, scrub, source_hash
+from harness import last_line, remove_db, scrub, snapshot_code
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_DIR = BENCH_DIR.parent
@@ -714,35 +714,16 @@ class Bench:
 
     # -- steps --------------------------------------------------------------------------
     def pin_code(self) -> None:
-        """Measure one version of ringfence from start to end, whatever is edited meanwhile.
-
-        `src/ringfence` is copied into the work directory and every process (this one and
-        the children) imports it from there; the copy's hash and the repository's commit are
-        recorded with the results.
-        """
-        source = REPO_DIR / "src" / "ringfence"
-        digest = source_hash(source)
-        self.code = {"src_sha256": digest, **git_state()}
-        if self.args.no_snapshot:
-            self.code["snapshot"] = False
-            return
-        snapshot = self.workdir / "code" / digest
-        if not (snapshot / "ringfence").exists():
-            shutil.copytree(
-                source,
-                snapshot / "ringfence",
-                ignore=shutil.ignore_patterns("__pycache__", "*.pyc"),
-            )
-        script = self.workdir / "code" / f"ingest-{os.getpid()}.py"
-        shutil.copyfile(Path(__file__).resolve(), script)
-        copy_beside(script)
-        self.script = self.rel(script)
-        self.code["snapshot"] = True
-        self.code["snapshot_sha256"] = source_hash(snapshot / "ringfence")
-        self.env["PYTHONPATH"] = os.pathsep.join(
-            [str(snapshot), *filter(None, [os.environ.get("PYTHONPATH")])]
+        """Measure one version of ringfence from start to end (see `harness.snapshot_code`)."""
+        self.code, copy, snapshot = snapshot_code(
+            self.workdir, Path(__file__).resolve(), "ingest", self.args.no_snapshot
         )
-        sys.path.insert(0, str(snapshot))
+        if copy is None or snapshot is None:
+            return
+        self.script = self.rel(copy)
+        self.env["PYTHONPATH"] = os.pathsep.join(
+            [snapshot, *filter(None, [os.environ.get("PYTHONPATH")])]
+        )
 
     def prepare(self) -> None:
         for folder in (self.workdir, self.runs_dir, self.logs):
