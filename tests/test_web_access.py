@@ -103,6 +103,9 @@ CALLS: dict[str, tuple[str, str]] = {
     "cases_page": ("GET", "/cases"),
     "case_rows": ("GET", "/cases/rows?offset=0"),
     "sitrep_page": ("GET", "/sitrep"),
+    "report_static": ("GET", "/static/report/cytoscape-3.34.4.min.js"),
+    "case_page": ("GET", "/cases/C-D"),
+    "person_page": ("GET", f"/persons/{MEMBER_PERSON}"),
 }
 
 

@@ -52,6 +52,23 @@ def test_an_epidemiologist_works_through_the_pages(server: Server) -> None:  # n
         assert page.locator("#cases tbody tr").count() == cases
         page.screenshot(path=str(ARTIFACTS / "web-cases.png"), full_page=True)
 
+        # A case and its place in the chain: D was exposed by A at the restaurant.
+        page.click("text=C-D")
+        page.wait_for_url(f"{server.url}/cases/C-D")
+        page.wait_for_function("document.body.dataset.graph !== undefined", timeout=30_000)
+        shown = int(page.evaluate("document.body.dataset.graph"))
+        # A exposed D; D's own contacts are everyone it exposed who was not a case already.
+        contacts = server.store.fetchall(
+            "SELECT count(DISTINCT k.person_id) FROM contacts k LEFT JOIN cases c "
+            "ON c.person_id = k.person_id WHERE k.case_person_id = 'D' AND c.person_id IS NULL"
+        )[0][0]
+        assert shown == 2 + contacts
+        assert page.locator("#graph canvas").count() > 0
+        page.screenshot(path=str(ARTIFACTS / "web-case.png"), full_page=True)
+        page.click("text=Every decision about D")
+        page.wait_for_url(f"{server.url}/persons/D")
+        assert "case C-D" in page.inner_text("main")
+
         page.click("text=Situation report")
         page.wait_for_function("document.body.dataset.charts === 'rendered'", timeout=30_000)
         assert page.locator("div.chart svg").count() >= 5

@@ -31,6 +31,10 @@ RULES: dict[str, frozenset[str]] = {
     "cases_page": STAFF,
     "case_rows": STAFF,
     "sitrep_page": STAFF,
+    "report_static": EVERYONE,
+    "case_page": STAFF,
+    # A member reads only their own page (checked in the route).
+    "person_page": frozenset({"admin", "epidemiologist", "tracer", "site", "member"}),
     "audit": frozenset({"admin"}),
 }
 """Route name → the roles allowed to call it."""

@@ -27,7 +27,7 @@ from ringfence.store.ingest import LAB_KINDS
 from . import accounts, audit, pages
 from .access import may_write
 from .deps import SESSION_COOKIE, Database, Who, wants_html
-from .queries import case_page
+from .queries import case_page, case_with_contacts
 
 INGEST_KINDS = tuple(t.name for t in EVENT_TABLES) + LAB_KINDS
 MAX_BODY = 100_000_000
@@ -156,17 +156,10 @@ def create_app(store: Store) -> FastAPI:
     def case(caller: Who, case_id: str) -> dict[str, Any]:
         """One case, with the people traced as its contacts."""
         with database.use() as s:
-            found = s.fetch_records("SELECT * FROM cases WHERE case_id = ?", (case_id,))
-            if not found:
-                raise HTTPException(404, "no such case")
-            contacts = s.fetch_records(
-                "SELECT person_id, kind, first_exposure, last_exposure, minutes FROM contacts "
-                "WHERE case_person_id = ? ORDER BY person_id, kind",
-                (found[0]["person_id"],),
-            )
-            audit.record(s, caller, "read", "cases", [case_id])
-            audit.record(s, caller, "read", "contacts", [str(c["person_id"]) for c in contacts])
-        return {"case": found[0], "contacts": contacts}
+            found, contacts = case_with_contacts(s, caller, case_id)
+        if found is None:
+            raise HTTPException(404, "no such case")
+        return {"case": found, "contacts": contacts}
 
     @app.get("/api/persons/{person_id}/why", name="why")
     def why(caller: Who, person_id: str) -> dict[str, Any]:

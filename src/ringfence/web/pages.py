@@ -3,21 +3,25 @@ laptop and a phone, usable without internet. Every page is a route in the access
 
 from __future__ import annotations
 
+from datetime import datetime
 from functools import cache
 from importlib import resources
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo
 
 import jinja2
-from fastapi import FastAPI, Query, Request
+from fastapi import FastAPI, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
+from ringfence.control.why import explain_person
 from ringfence.store import StoreError
 
+from . import audit
 from .access import STAFF
 from .accounts import Caller
 from .deps import Database, Who
-from .queries import case_page
+from .queries import case_graph, case_page, case_with_contacts
 
 PAGE_SIZE = 50
 SITREP_POLICY = (
@@ -66,6 +70,9 @@ def _bulletin_html(database: Database) -> tuple[str | None, str]:
 def add_pages(app: FastAPI, database: Database) -> None:
     """Add the pages and the static files (htmx, the style sheet) to `app`."""
     static = resources.files("ringfence.web").joinpath("static")
+    # The report's vendored scripts (cytoscape.js) are served from where the report keeps them.
+    report_static = resources.files("ringfence.report").joinpath("static")
+    app.mount("/static/report", StaticFiles(directory=str(report_static)), name="report_static")
     app.mount("/static", StaticFiles(directory=str(static)), name="static")
 
     @app.get("/login", name="login_page", response_class=HTMLResponse)
@@ -105,6 +112,28 @@ def add_pages(app: FastAPI, database: Database) -> None:
             items, total = case_page(store, caller, PAGE_SIZE, offset)
         return render("case_rows.html", caller, title="Cases", **_rows(items, offset, total))
 
+    @app.get("/cases/{case_id}", name="case_page", response_class=HTMLResponse)
+    def case_detail(caller: Who, case_id: str) -> HTMLResponse:
+        """One case: its details, its contacts, and its place in the chain as a graph."""
+        with database.use() as store:
+            found, contacts = case_with_contacts(store, caller, case_id)
+            if found is None:
+                raise HTTPException(404, "no such case")
+            graph = case_graph(store, str(found["person_id"]), contacts)
+            zone = ZoneInfo(store.timezone)
+        return render("case.html", caller, title=f"Case {case_id}", case=_local(found, zone),
+                      contacts=[_local(c, zone) for c in contacts], graph=graph)  # fmt: skip
+
+    @app.get("/persons/{person_id}", name="person_page", response_class=HTMLResponse)
+    def person_page(caller: Who, person_id: str) -> HTMLResponse:
+        """Every decision about a person, and why (a member: their own page only)."""
+        if caller.role == "member" and caller.person_id != person_id:
+            raise HTTPException(403, "a member reads only their own record")
+        with database.use() as store:
+            lines = explain_person(store, person_id)
+            audit.record(store, caller, "read", "persons", [person_id])
+        return render("person.html", caller, title=person_id, person_id=person_id, lines=lines)
+
     @app.get("/sitrep", name="sitrep_page", response_class=HTMLResponse)
     def sitrep_page(caller: Who) -> HTMLResponse:
         """The situation report of the last cycle run, charts and chains drawn in the page."""
@@ -119,8 +148,16 @@ def add_pages(app: FastAPI, database: Database) -> None:
 
 def _rows(items: list[dict[str, Any]], offset: int, total: int) -> dict[str, Any]:
     shown = [
-        {**item, "confirmed": item["confirmed_at"].strftime("%Y-%m-%d %H:%M")}
-        for item in items
+        {**item, "confirmed": item["confirmed_at"].strftime("%Y-%m-%d %H:%M")} for item in items
     ]
     following = offset + len(items)
     return {"items": shown, "next_offset": following if following < total else None}
+
+
+def _local(row: dict[str, Any], zone: ZoneInfo) -> dict[str, Any]:
+    """A row with its instants on the jurisdiction's clock, to the minute."""
+    return {
+        key: value.astimezone(zone).strftime("%Y-%m-%d %H:%M") if isinstance(value, datetime)
+        else value
+        for key, value in row.items()
+    }  # fmt: skip

@@ -43,3 +43,57 @@ def case_page(
     )
     audit.record(store, caller, "read", "cases", [str(i["case_id"]) for i in items])
     return items, total
+
+
+def case_with_contacts(
+    store: Store, caller: Caller, case_id: str
+) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+    """A case and the people traced as its contacts, earlier cases left out (None if there
+    is no such case); both reads are written to the audit trail."""
+    found = store.fetch_records("SELECT * FROM cases WHERE case_id = ?", (case_id,))
+    if not found:
+        return None, []
+    # Someone who was a case already when this one was confirmed is not its contact.
+    contacts = store.fetch_records(
+        "SELECT k.person_id, k.kind, k.first_exposure, k.last_exposure, k.minutes "
+        "FROM contacts k LEFT JOIN cases own ON own.person_id = k.person_id "
+        "WHERE k.case_person_id = ? AND (own.confirmed_at IS NULL OR own.confirmed_at > ?) "
+        "ORDER BY k.person_id, k.kind",
+        (found[0]["person_id"], found[0]["confirmed_at"]),
+    )
+    audit.record(store, caller, "read", "cases", [case_id])
+    audit.record(store, caller, "read", "contacts", [str(c["person_id"]) for c in contacts])
+    return found[0], contacts
+
+
+def case_graph(
+    store: Store, person_id: str, contacts: list[dict[str, Any]]
+) -> dict[str, list[dict[str, Any]]]:
+    """Cytoscape elements for one case: the earlier cases that exposed it, the case, and
+    the people it exposed (cases among them marked)."""
+    sources = store.fetch_records(
+        "SELECT k.case_person_id, k.kind FROM contacts k JOIN cases c ON c.person_id = "
+        "k.case_person_id JOIN cases own ON own.person_id = k.person_id WHERE k.person_id = ? "
+        "AND c.confirmed_at < own.confirmed_at ORDER BY 1, 2",
+        (person_id,),
+    )
+    people = {person_id} | {str(s["case_person_id"]) for s in sources}
+    people |= {str(c["person_id"]) for c in contacts}
+    cases = {
+        str(r[0]) for r in store.fetchall("SELECT person_id FROM cases") if str(r[0]) in people
+    }
+    nodes = [
+        {"data": {"id": p, "label": p, "type": "case" if p in cases else "contact",
+                  "focus": "yes" if p == person_id else "no"}}
+        for p in sorted(people)
+    ]  # fmt: skip
+    edges = [
+        {"data": {"id": f"{s['case_person_id']}>{person_id}:{s['kind']}",
+                  "source": str(s["case_person_id"]), "target": person_id, "kind": s["kind"]}}
+        for s in sources
+    ] + [
+        {"data": {"id": f"{person_id}>{c['person_id']}:{c['kind']}", "source": person_id,
+                  "target": str(c["person_id"]), "kind": c["kind"]}}
+        for c in contacts
+    ]  # fmt: skip
+    return {"nodes": nodes, "edges": edges}
