@@ -91,3 +91,91 @@ def test_an_epidemiologist_works_through_the_pages(server: Server) -> None:  # n
     assert not outside, outside
     words = set(text.replace("(", " ").replace(")", " ").replace(",", " ").split())
     assert not words & {p for p in persons if len(p) > 1}
+
+
+def test_tracer_lab_site_and_member_workflows_in_the_browser(
+    server: Server,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    playwright = pytest.importorskip("playwright.sync_api")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    requests: list[str] = []
+    problems: list[str] = []
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+
+        def logged_in(role: str) -> object:
+            context = browser.new_context(viewport={"width": 1000, "height": 800})
+            page = context.new_page()
+            page.on("request", lambda r: requests.append(r.url))
+            page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+            page.on("pageerror", lambda e: problems.append(str(e)))
+            page.goto(f"{server.url}/login")
+            page.fill("input[name=username]", role)
+            page.fill("input[name=password]", PASSWORD)
+            page.click("button[type=submit]")
+            page.wait_for_load_state()
+            return page
+
+        # The tracer records an outcome with one click.
+        tracer = logged_in("tracer")
+        tracer.click("text=Follow-up")
+        first = tracer.locator("#follow-up tbody tr").first
+        person = first.locator("td").first.inner_text()
+        first.locator("button[value=reached]").click()
+        tracer.wait_for_url(f"{server.url}/follow-up?done=*")
+        assert f"Recorded: {person}." in tracer.inner_text("main")
+        tracer.screenshot(path=str(ARTIFACTS / "web-follow-up.png"), full_page=True)
+        notes = server.store.fetchall(
+            "SELECT actor, kind, reason FROM actions WHERE target = ?", (person,)
+        )
+        assert ("tracer", "note", "follow-up: reached") in notes
+
+        # The lab uploads a file with one bad row and sees the rejection.
+        lab = logged_in("lab")
+        lab.click("text=Lab upload")
+        upload = tmp_path / "results.csv"
+        upload.write_text(
+            "result_id,sample_id,reported_at,outcome\n"
+            "WEB1,S0001,2022-01-20 12:00,negative\n"
+            "WEB2,S0001,2022-01-20 12:00,perhaps\n",
+            encoding="utf-8",
+        )
+        lab.set_input_files("input[name=file]", str(upload))
+        lab.click("main button[type=submit]")
+        assert "2 rows read, 1 added, 0 already stored, 1 refused." in lab.inner_text("#summary")
+        row = lab.locator("#rejections tbody tr").first.inner_text()
+        assert "3" in row and "outcome" in row
+        lab.screenshot(path=str(ARTIFACTS / "web-lab-upload.png"), full_page=True)
+
+        # The site releases a person.
+        site = logged_in("site")
+        site.click("text=Roster")
+        first = site.locator("#roster tbody tr").first
+        first.locator("button").click()
+        site.wait_for_url(f"{server.url}/site?done=*")
+        assert "Release recorded" in site.inner_text("main")
+        released = server.store.fetchall(
+            "SELECT count(*) FROM actions WHERE kind = 'release' AND actor = 'site'"
+        )[0][0]
+        assert released == 1
+
+        # A member reports their temperature and sees their own status only.
+        member = logged_in("member")
+        member.wait_for_url(f"{server.url}/public")
+        member.click("text=My status")
+        member.fill("input[name=temperature]", "37.9")
+        member.select_option("select[name=severity]", "mild")
+        member.click("main button[type=submit]")
+        member.wait_for_url(f"{server.url}/me?done=yes")
+        assert "your report is recorded" in member.inner_text("main")
+        reported = server.store.fetchall(
+            "SELECT severity, temperature_c FROM symptoms WHERE person_id = 'D' "
+            "AND reported_at > '2026-01-01'"
+        )
+        assert reported == [("mild", 37.9)]
+        member.screenshot(path=str(ARTIFACTS / "web-member.png"), full_page=True)
+        browser.close()
+    assert not problems, problems
+    outside = [u for u in requests if not u.startswith((server.url, "data:", "blob:", "about:"))]
+    assert not outside, outside

@@ -35,6 +35,14 @@ RULES: dict[str, frozenset[str]] = {
     "case_page": STAFF,
     # A member reads only their own page (checked in the route).
     "person_page": frozenset({"admin", "epidemiologist", "tracer", "site", "member"}),
+    "follow_up_page": frozenset({"admin", "epidemiologist", "tracer"}),
+    "follow_up_outcome": frozenset({"admin", "epidemiologist", "tracer"}),
+    "site_page": frozenset({"admin", "epidemiologist", "site"}),
+    "site_release": frozenset({"admin", "epidemiologist", "site"}),
+    "my_page": frozenset({"member"}),
+    "my_report": frozenset({"member"}),
+    "lab_page": frozenset({"admin", "epidemiologist", "lab"}),
+    "lab_upload": frozenset({"admin", "epidemiologist", "lab"}),
     "audit": frozenset({"admin"}),
 }
 """Route name → the roles allowed to call it."""

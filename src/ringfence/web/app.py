@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import tempfile
-from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import FastAPI, Form, HTTPException, Query, Request, Response
@@ -21,13 +19,13 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ringfence.control.why import explain_person
 from ringfence.schema import EVENT_TABLES
-from ringfence.store import Store, StoreError, ingest_files
+from ringfence.store import Store, StoreError
 from ringfence.store.ingest import LAB_KINDS
 
 from . import accounts, audit, pages
 from .access import may_write
 from .deps import SESSION_COOKIE, Database, Who, wants_html
-from .queries import case_page, case_with_contacts
+from .queries import case_page, case_with_contacts, ingest_batch, rows_as_jsonl
 
 INGEST_KINDS = tuple(t.name for t in EVENT_TABLES) + LAB_KINDS
 MAX_BODY = 100_000_000
@@ -185,13 +183,8 @@ def create_app(store: Store) -> FastAPI:
         if len(body) > MAX_BODY:
             raise HTTPException(413, f"a batch is at most {MAX_BODY // 1_000_000} MB")
         name, data = _batch_file(kind, request.headers.get("content-type", ""), body)
-        with tempfile.TemporaryDirectory(prefix="rf-ingest-") as folder:
-            path = Path(folder) / name
-            path.write_bytes(data)
-            with database.use() as s:
-                report = ingest_files(s, kind, [path], write_rejects=False, actor=caller.actor)
-                if report.added:
-                    audit.record(s, caller, "write", kind, [f"batch:{report.batch_id}"])
+        with database.use() as s:
+            report = ingest_batch(s, caller, kind, name, data)
         return {
             "kind": kind,
             "batch_id": report.batch_id,
@@ -246,6 +239,4 @@ def _batch_file(kind: str, content_type: str, body: bytes) -> tuple[str, bytes]:
         raise HTTPException(400, "the body is not JSON: send a JSON array of rows") from None
     if not isinstance(rows, list):
         raise HTTPException(400, "send a JSON array of rows (one object per row)")
-    # One row per line: the report's line N is the array's row N.
-    lines = [json.dumps(row, ensure_ascii=False) for row in rows]
-    return "body.jsonl", ("\n".join(lines) + "\n").encode("utf-8")
+    return "body.jsonl", rows_as_jsonl(rows)

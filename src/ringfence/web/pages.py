@@ -3,25 +3,28 @@ laptop and a phone, usable without internet. Every page is a route in the access
 
 from __future__ import annotations
 
-from datetime import datetime
+import uuid
+from datetime import UTC, datetime
 from functools import cache
 from importlib import resources
+from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 import jinja2
-from fastapi import FastAPI, HTTPException, Query, Request
+from fastapi import FastAPI, File, Form, HTTPException, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from ringfence.control.why import explain_person
+from ringfence.control.why import explain_person, follow_up, last_run
 from ringfence.store import StoreError
 
 from . import audit
 from .access import STAFF
 from .accounts import Caller
 from .deps import Database, Who
-from .queries import case_graph, case_page, case_with_contacts
+from .queries import case_graph, case_page, case_with_contacts, ingest_batch, rows_as_jsonl
 
 PAGE_SIZE = 50
 SITREP_POLICY = (
@@ -134,6 +137,92 @@ def add_pages(app: FastAPI, database: Database) -> None:
             audit.record(store, caller, "read", "persons", [person_id])
         return render("person.html", caller, title=person_id, person_id=person_id, lines=lines)
 
+    @app.get("/follow-up", name="follow_up_page", response_class=HTMLResponse)
+    def follow_up_page(caller: Who, done: Annotated[str | None, Query(max_length=200)] = None
+                       ) -> HTMLResponse:  # fmt: skip
+        """The tracer's list for the day of the last cycle run."""
+        with database.use() as store:
+            items = follow_up(store)
+            day = last_run(store).as_of.astimezone(ZoneInfo(store.timezone)).date()
+            audit.record(store, caller, "read", "follow_up", sorted({i.person_id for i in items}))
+        return render("follow_up.html", caller, title="Follow-up", items=items, day=day,
+                      done=done)  # fmt: skip
+
+    @app.post("/follow-up/outcome", name="follow_up_outcome", response_model=None)
+    def follow_up_outcome(
+        caller: Who,
+        person_id: Annotated[str, Form(max_length=200)],
+        outcome: Annotated[str, Form(pattern="^(reached|not reached)$")],
+    ) -> Response:
+        """Record a call's outcome as an action (a note on the person, by the tracer)."""
+        _record(database, caller, "actions", [{
+            "action_id": f"followup-{uuid.uuid4().hex}", "at": _now(), "actor": caller.actor,
+            "kind": "note", "target": person_id, "reason": f"follow-up: {outcome}",
+        }])  # fmt: skip
+        return RedirectResponse(f"/follow-up?done={quote(person_id)}", status_code=303)
+
+    @app.get("/site", name="site_page", response_class=HTMLResponse)
+    def site_page(caller: Who, done: Annotated[str | None, Query(max_length=300)] = None
+                  ) -> HTMLResponse:  # fmt: skip
+        """Everyone under isolation or quarantine now, with the release tests due today."""
+        with database.use() as store:
+            orders = site_roster(store)
+            audit.record(store, caller, "read", "orders", [str(o["order_id"]) for o in orders])
+            zone = ZoneInfo(store.timezone)
+        return render("site.html", caller, title="Roster", orders=[_local(o, zone) for o in orders],
+                      done=done)  # fmt: skip
+
+    @app.post("/site/release", name="site_release", response_model=None)
+    def site_release(caller: Who, order_id: Annotated[str, Form(max_length=300)]) -> Response:
+        """Record a release of an order at the site; the next cycle run applies it."""
+        _record(database, caller, "actions", [{
+            "action_id": f"release-{uuid.uuid4().hex}", "at": _now(), "actor": caller.actor,
+            "kind": "release", "target": order_id, "reason": "released at the site",
+        }])  # fmt: skip
+        return RedirectResponse(f"/site?done={quote(order_id)}", status_code=303)
+
+    @app.get("/me", name="my_page", response_class=HTMLResponse)
+    def my_page(caller: Who, done: Annotated[str | None, Query(max_length=10)] = None
+                ) -> HTMLResponse:  # fmt: skip
+        """A member's own status, and the daily self-report."""
+        person = str(caller.person_id)
+        with database.use() as store:
+            lines = explain_person(store, person)
+            audit.record(store, caller, "read", "persons", [person])
+        return render("me.html", caller, title="My status", lines=lines, done=done)
+
+    @app.post("/me/report", name="my_report", response_model=None)
+    def my_report(
+        caller: Who,
+        temperature: Annotated[float, Form(ge=34, le=43)],
+        severity: Annotated[str, Form(pattern="^(none|mild|moderate|severe)$")],
+    ) -> Response:
+        """A member's self-report: temperature and how they feel, as a symptoms event."""
+        _record(database, caller, "symptoms", [{
+            "person_id": caller.person_id, "reported_at": _now(), "severity": severity,
+            "temperature_c": temperature,
+        }])  # fmt: skip
+        return RedirectResponse("/me?done=yes", status_code=303)
+
+    @app.get("/lab", name="lab_page", response_class=HTMLResponse)
+    def lab_page(caller: Who) -> HTMLResponse:
+        """Upload a lab file, or paste it."""
+        return render("lab.html", caller, title="Lab upload", kinds=LAB_UPLOADS, report=None)
+
+    @app.post("/lab/upload", name="lab_upload", response_class=HTMLResponse)
+    async def lab_upload(
+        caller: Who,
+        kind: Annotated[str, Form(pattern="^(samples|results|fhir|hl7)$")],
+        file: Annotated[UploadFile | None, File()] = None,
+        text: Annotated[str, Form(max_length=10_000_000)] = "",
+    ) -> HTMLResponse:
+        """Ingest the uploaded (or pasted) file and show its report, refused rows included."""
+        data = await file.read() if file is not None and file.filename else text.encode("utf-8")
+        name = file.filename if file is not None and file.filename else LAB_PASTE_NAMES[kind]
+        with database.use() as store:
+            report = ingest_batch(store, caller, kind, Path(name).name, data)
+        return render("lab.html", caller, title="Lab upload", kinds=LAB_UPLOADS, report=report)
+
     @app.get("/sitrep", name="sitrep_page", response_class=HTMLResponse)
     def sitrep_page(caller: Who) -> HTMLResponse:
         """The situation report of the last cycle run, charts and chains drawn in the page."""
@@ -161,3 +250,37 @@ def _local(row: dict[str, Any], zone: ZoneInfo) -> dict[str, Any]:
         else value
         for key, value in row.items()
     }  # fmt: skip
+
+
+LAB_UPLOADS = ("results", "samples", "fhir", "hl7")
+LAB_PASTE_NAMES = {"results": "pasted.csv", "samples": "pasted.csv", "fhir": "pasted.json",
+                   "hl7": "pasted.hl7"}  # fmt: skip
+"""A pasted text is read as CSV (rows), a FHIR Bundle or HL7 messages."""
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+def _record(database: Database, caller: Caller, kind: str, rows: list[dict[str, Any]]) -> None:
+    """Store rows a page writes, with the same checks as any ingest; refuse on a bad row."""
+    with database.use() as store:
+        report = ingest_batch(store, caller, kind, f"{kind}.jsonl", rows_as_jsonl(rows))
+    if report.rejected_count:
+        reason = report.rejections[0]
+        raise HTTPException(422, f"not recorded: {reason.field}: {reason.reason}")
+
+
+def site_roster(store: Any) -> list[dict[str, Any]]:
+    """Open person orders of the last run, with whether a release test is planned today."""
+    run = last_run(store)
+    today = run.as_of.astimezone(ZoneInfo(store.timezone)).date()
+    return list(store.fetch_records(
+        "SELECT o.order_id, o.person_id, o.kind, o.start, o.planned_end, "
+        "EXISTS (SELECT 1 FROM test_plans t WHERE t.person_id = o.person_id AND t.date = ? "
+        "AND t.purpose = 'release_test') AS release_test FROM orders o "
+        "WHERE o.person_id IS NOT NULL AND o.released_at IS NULL AND o.start <= ? "
+        "AND o.kind IN ('isolation', 'hospital', 'quarantine_central', 'quarantine_home') "
+        "ORDER BY o.kind, o.start, o.person_id LIMIT 2000",
+        (today, run.as_of),
+    ))  # fmt: skip

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import json
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
-from ringfence.store import Store
+from ringfence.store import Store, ingest_files
+from ringfence.store.ingest import IngestReport
 
 from . import audit
 from .accounts import Caller
@@ -97,3 +102,20 @@ def case_graph(
         for c in contacts
     ]  # fmt: skip
     return {"nodes": nodes, "edges": edges}
+
+
+def ingest_batch(store: Store, caller: Caller, kind: str, name: str, data: bytes) -> IngestReport:
+    """Ingest one batch (the bytes of a file named `name`) with the command line's checks,
+    as `caller`; a batch that stored something is written to the audit trail."""
+    with tempfile.TemporaryDirectory(prefix="rf-ingest-") as folder:
+        path = Path(folder) / name
+        path.write_bytes(data)
+        report = ingest_files(store, kind, [path], write_rejects=False, actor=caller.actor)
+    if report.added:
+        audit.record(store, caller, "write", kind, [f"batch:{report.batch_id}"])
+    return report
+
+
+def rows_as_jsonl(rows: Iterable[Any]) -> bytes:
+    """Rows as JSON Lines: row N of the batch is line N of its report."""
+    return "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows).encode("utf-8")
