@@ -57,7 +57,9 @@ def create_app(store: Store) -> FastAPI:
         return response
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if wants_html(request):  # a person in a browser reads a page, not JSON
+            return pages.error_page(exc.status_code, str(exc.detail), exc.headers)
         return JSONResponse({"error": str(exc.detail)}, exc.status_code, headers=exc.headers)
 
     @app.exception_handler(RequestValidationError)

@@ -4,6 +4,7 @@ laptop and a phone, usable without internet. Every page is a route in the access
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from functools import cache
 from importlib import resources
@@ -33,6 +34,11 @@ SITREP_POLICY = (
 )
 """The situation report is one self-contained page: its scripts are inline, and it may
 fetch nothing at all."""
+GRAPH_POLICY = (
+    "default-src 'self'; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'"
+)
+"""A page with a graph: cytoscape.js sizes its canvas with inline styles; scripts stay
+the server's own."""
 
 
 @cache
@@ -48,6 +54,20 @@ def render(name: str, caller: Caller, status: int = 200, **values: Any) -> HTMLR
     """A page from its template, for `caller`."""
     html = _templates().get_template(name).render(caller=caller, staff=STAFF, **values)
     return HTMLResponse(html, status_code=status)
+
+
+ERROR_TITLES = {401: "Please log in", 403: "Not for your role", 404: "Not found"}
+
+
+def error_page(status: int, message: str, headers: Mapping[str, str] | None = None) -> HTMLResponse:
+    """An error, as a page a person can act on (the API answers JSON)."""
+    from .accounts import PUBLIC
+
+    response = render("error.html", PUBLIC, status, title=ERROR_TITLES.get(status, "Error"),
+                      message=message, code=status)  # fmt: skip
+    for key, value in (headers or {}).items():
+        response.headers[key] = value
+    return response
 
 
 def login_form(request: Request, error: str | None = None, status: int = 200) -> HTMLResponse:
@@ -124,8 +144,10 @@ def add_pages(app: FastAPI, database: Database) -> None:
                 raise HTTPException(404, "no such case")
             graph = case_graph(store, str(found["person_id"]), contacts)
             zone = ZoneInfo(store.timezone)
-        return render("case.html", caller, title=f"Case {case_id}", case=_local(found, zone),
-                      contacts=[_local(c, zone) for c in contacts], graph=graph)  # fmt: skip
+        response = render("case.html", caller, title=f"Case {case_id}", case=_local(found, zone),
+                          contacts=[_local(c, zone) for c in contacts], graph=graph)  # fmt: skip
+        response.headers["Content-Security-Policy"] = GRAPH_POLICY
+        return response
 
     @app.get("/persons/{person_id}", name="person_page", response_class=HTMLResponse)
     def person_page(caller: Who, person_id: str) -> HTMLResponse:
