@@ -375,3 +375,42 @@ def test_lab_messages_and_bad_bodies_through_the_api(server: Server) -> None:
     assert broken.json() == {"error": "the body is not JSON: send a JSON array of rows"}
     unknown = httpx.post(f"{server.url}/api/ingest/letters", json=[], headers=auth)
     assert unknown.status_code == 404 and "unknown kind 'letters'" in unknown.json()["error"]
+
+
+def test_the_demo_serves_the_app_with_a_user_of_every_role(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    port = free_port()
+    demo = subprocess.Popen(
+        [sys.executable, "-m", "ringfence", "demo", "--serve", "--port", str(port),
+         "--db", str(tmp_path / "demo.duckdb")],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )  # fmt: skip
+    try:
+        password = ""
+        assert demo.stdout is not None
+        for line in demo.stdout:
+            if "password for all:" in line:
+                password = line.rsplit(":", 1)[1].strip()
+            if "ringfence serving" in line:
+                break
+        assert password and f"http://127.0.0.1:{port}/" in line
+        client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30)
+        for _ in range(100):
+            try:
+                reply = client.post("/login", data={"username": "member", "password": password})
+                break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        assert reply.status_code == 200
+        assert client.get("/api/me").json() == {
+            "username": "member", "role": "member", "person_id": "F012"
+        }  # fmt: skip
+        assert client.get("/api/persons/F012/why").status_code == 200
+        assert client.get("/api/persons/F013/why").status_code == 403
+    finally:
+        demo.terminate()
+        demo.wait(timeout=30)

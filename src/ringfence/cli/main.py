@@ -330,12 +330,17 @@ def demo(
     db: Annotated[
         str, typer.Option("--db", help="Where to build the demo database (replaced if it exists).")
     ] = "ringfence-demo.duckdb",
+    serve: Annotated[
+        bool, typer.Option("--serve", help="Then add demo users and serve the web app.")
+    ] = False,
+    port: Annotated[int, typer.Option(help="The port to serve on (with --serve).")] = 8000,
     debug: DebugOption = False,
 ) -> None:
     """Build a demo database from the bundled example (a closed loop and a city district)
-    and run the control cycle on it.
+    and run the control cycle on it; with --serve, add a demo user of every role and serve
+    the web app, printing the address and the users' password.
 
-    Example: ringfence demo
+    Example: ringfence demo --serve
     """
     from ringfence.examples import EXAMPLE_AS_OF, EXAMPLE_PROTOCOL, EXAMPLE_TABLES, example_dir
 
@@ -360,13 +365,46 @@ def demo(
                 )
             print_status(store, out)
             print_cycle_report(decided, protocol, out)
-        out.print(
-            f"\nExplore it: ringfence why F012 --db {db}; ringfence follow-up --db {db}; "
-            f"ringfence bulletin --db {db}; ringfence sitrep --db {db} --out sitrep.html",
-            markup=False,
-        )
+        if not serve:
+            out.print(
+                f"\nExplore it: ringfence why F012 --db {db}; ringfence follow-up --db {db}; "
+                f"ringfence bulletin --db {db}; ringfence sitrep --db {db} --out sitrep.html; "
+                f"ringfence demo --serve",
+                markup=False,
+            )
+            return
+        import secrets
+
+        from ringfence.web.accounts import ROLES, add_user
+
+        password = secrets.token_urlsafe(12)
+        with open_store(db) as store:
+            for role in ROLES:
+                if role != "public":
+                    add_user(store, role, role, password, DEMO_MEMBER if role == "member" else None)
+            users = ", ".join(r for r in ROLES if r != "public")
+            out.print(
+                f"\nDemo users: {users} (each named after its role; the member is person "
+                f"{DEMO_MEMBER}); password for all: {password}",
+                markup=False,
+            )
+            _serve(store, "127.0.0.1", port)
 
     _run(debug, step)
+
+
+DEMO_MEMBER = "F012"
+"""The person the demo's member user is: a close contact in the bundled example."""
+
+
+def _serve(store: Store, host: str, port: int) -> None:
+    """Serve the web app over `store` until interrupted."""
+    import uvicorn
+
+    from ringfence.web import create_app
+
+    out.print(f"ringfence serving {store.url.masked} at http://{host}:{port}/", markup=False)
+    uvicorn.run(create_app(store), host=host, port=port, log_level="warning")
 
 
 protocol_app = typer.Typer(
@@ -685,8 +723,9 @@ def user_add(
     username: Annotated[str, typer.Argument(help="The login name.")],
     role: Annotated[
         str,
-        typer.Option(help="admin, epidemiologist, tracer, lab, site, loop_manager, analyst "
-                     "or member"),
+        typer.Option(
+            help="admin, epidemiologist, tracer, lab, site, loop_manager, analyst or member"
+        ),
     ],
     person: Annotated[
         str | None, typer.Option(help="For a member: the person id they are.")
@@ -795,15 +834,10 @@ def serve(
 
     Example: ringfence serve --db outbreak.duckdb --port 8000
     """
-    import uvicorn
-
-    from ringfence.web import create_app
 
     def step() -> None:
         with open_store(db) as store:
-            err.print(f"ringfence serving {store.url.masked} on http://{host}:{port}",
-                      markup=False)  # fmt: skip
-            uvicorn.run(create_app(store), host=host, port=port, log_level="warning")
+            _serve(store, host, port)
 
     _run(debug, step)
 
