@@ -38,9 +38,7 @@ import json
 import os
 import platform
 import shutil
-import signal
 import statistics
-import subprocess
 import sys
 import threading
 import time
@@ -51,7 +49,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from harness import last_line, remove_db, scrub, snapshot_code
+from harness import Outcome, last_line, remove_db, run_child, snapshot_code
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_DIR = BENCH_DIR.parent
@@ -63,7 +61,6 @@ START = date(2022, 1, 10)
 ZONE = "Asia/Shanghai"
 WINDOWS_TABLE = "bench_windows"
 RSS_SAMPLE_SECONDS = 0.05
-POLL_SECONDS = 0.2
 GOAL_TRACE_RATIO = 1.2
 GOAL_CYCLE_SECONDS = 10.0
 GOAL_RSS_MB = 24 * 1024.0
@@ -599,19 +596,6 @@ def _pair_visits(store: Any, person: str, case: str) -> list[dict[str, str]]:
 # ----------------------------------------------------------------------------------------
 
 
-@dataclass
-class Outcome:
-    """What a child left behind: its result (None if it failed), peak RSS, error, timeout."""
-
-    out: dict[str, Any] | None
-    peak_mb: float
-    error: str
-    timed_out: bool
-    wall: float
-    ended: float
-    """When the child ended, in seconds since the epoch."""
-
-
 class Bench:
     """One benchmark invocation: its work directory, setup and results."""
 
@@ -647,39 +631,10 @@ class Bench:
         log_path = self.logs / f"{stem}.log"
         spec = {**spec, "result": self.rel(result_path), "max_temp": self.args.max_temp}
         spec_path.write_text(json.dumps(spec))
-        started = time.perf_counter()
-        timed_out = False
-        with open(log_path, "wb") as log:
-            process = subprocess.Popen(
-                [sys.executable, self.script, "--child", self.rel(spec_path)],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                cwd=self.workdir,
-                env=self.env,
-            )
-            while True:
-                pid, status, usage = os.wait4(process.pid, os.WNOHANG)
-                if pid != 0:
-                    break
-                if timeout is not None and time.perf_counter() - started > timeout:
-                    timed_out = True
-                    os.kill(process.pid, signal.SIGKILL)
-                    _, status, usage = os.wait4(process.pid, 0)
-                    break
-                time.sleep(POLL_SECONDS)
-            process.returncode = os.waitstatus_to_exitcode(status)
-        wall = time.perf_counter() - started
-        ended = time.time()
-        peak_mb = usage.ru_maxrss / 1024
+        command = [sys.executable, self.script, "--child", self.rel(spec_path)]
+        outcome = run_child(command, self.workdir, self.env, log_path, result_path, timeout)
         spec_path.unlink()
-        if timed_out:
-            return Outcome(None, peak_mb, f"killed after {timeout:.0f} s", True, wall, ended)
-        if process.returncode != 0 or not result_path.exists():
-            tail = scrub(log_path.read_text(errors="replace")[-2000:])
-            return Outcome(None, peak_mb, f"exit {process.returncode}: {tail}", False, wall, ended)
-        out = json.loads(result_path.read_text())
-        result_path.unlink()
-        return Outcome(out, peak_mb, "", False, wall, ended)
+        return outcome
 
     def must(self, spec: dict[str, Any], label: str) -> tuple[dict[str, Any], float]:
         outcome = self.child(spec, label)

@@ -7,11 +7,16 @@ of `src/ringfence`; this module is copied into the snapshot beside them (`copy_b
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -95,3 +100,71 @@ def snapshot_code(
     code["snapshot"] = True
     code["snapshot_sha256"] = source_hash(snapshot / "ringfence")
     return code, copy, str(snapshot)
+
+
+POLL_SECONDS = 0.2
+
+
+@dataclass
+class Outcome:
+    """What a child process left behind: its result (None if it failed), its peak RSS, the
+    error, whether it was killed for time, its wall time and when it ended (epoch s)."""
+
+    out: dict[str, Any] | None
+    peak_mb: float
+    error: str
+    timed_out: bool
+    wall: float
+    ended: float
+
+
+def run_child(
+    command: list[str],
+    workdir: Path,
+    env: dict[str, str],
+    log_path: Path,
+    result_path: Path,
+    timeout: float | None = None,
+    on_line: Callable[[str], None] | None = None,
+) -> Outcome:
+    """Run one measurement in a fresh process (its output to `log_path`, each complete line
+    also to `on_line`), take its peak RSS with `os.wait4`, kill it after `timeout` seconds,
+    and read the JSON it left at `result_path`."""
+    started = time.perf_counter()
+    timed_out = False
+    pending = b""
+
+    def pump(tail: Any) -> None:
+        nonlocal pending
+        pending += tail.read()
+        *lines, pending = pending.split(b"\n")
+        for line in lines:
+            if on_line is not None:
+                on_line(line.decode(errors="replace"))
+
+    with open(log_path, "wb") as log, open(log_path, "rb") as tail:
+        process = subprocess.Popen(
+            command, stdout=log, stderr=subprocess.STDOUT, cwd=workdir, env=env
+        )
+        while True:
+            pid, status, usage = os.wait4(process.pid, os.WNOHANG)
+            pump(tail)
+            if pid != 0:
+                break
+            if timeout is not None and time.perf_counter() - started > timeout:
+                timed_out = True
+                os.kill(process.pid, signal.SIGKILL)
+                _, status, usage = os.wait4(process.pid, 0)
+                break
+            time.sleep(POLL_SECONDS)
+        pump(tail)
+    code = os.waitstatus_to_exitcode(status)
+    wall, ended, peak_mb = time.perf_counter() - started, time.time(), usage.ru_maxrss / 1024
+    if timed_out:
+        return Outcome(None, peak_mb, f"killed after {timeout:.0f} s", True, wall, ended)
+    if code != 0 or not result_path.exists():
+        tail_text = scrub(log_path.read_text(errors="replace")[-2000:])
+        return Outcome(None, peak_mb, f"exit {code}: {tail_text}", False, wall, ended)
+    out = json.loads(result_path.read_text())
+    result_path.unlink()
+    return Outcome(out, peak_mb, "", False, wall, ended)

@@ -46,9 +46,7 @@ import json
 import os
 import platform
 import shutil
-import signal
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -59,7 +57,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from harness import last_line, remove_db, scrub, snapshot_code
+from harness import Outcome, last_line, remove_db, run_child, snapshot_code
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_DIR = BENCH_DIR.parent
@@ -69,7 +67,6 @@ PROTOCOL = "zero-covid-2022"
 START = date(2022, 1, 10)
 """The generator's first day (its default)."""
 ZONE = "Asia/Shanghai"
-POLL_SECONDS = 0.2
 
 BULLETIN_FORMATS = ("json", "markdown", "html", "pdf")
 SITREP_FORMATS = ("html", "pdf")
@@ -730,14 +727,10 @@ def _act_breakdown(spec: dict[str, Any]) -> dict[str, Any]:
 # ----------------------------------------------------------------------------------------
 
 
-@dataclass
-class Outcome:
-    """What a child left behind: its result (None if it failed), peak RSS, error, wall time."""
-
-    out: dict[str, Any] | None
-    peak_mb: float
-    error: str
-    wall: float
+def _echo_progress(line: str) -> None:
+    """Print a child's progress lines as they come."""
+    if line.startswith("progress: "):
+        print("  " + line.removeprefix("progress: "), flush=True)
 
 
 class Bench:
@@ -763,7 +756,6 @@ class Bench:
         self.env = dict(os.environ)
         self.script = str(Path(__file__).resolve())
         self._sequence = 0
-        self._pending = b""
 
     # -- children -----------------------------------------------------------------------
     def child(self, spec: dict[str, Any], label: str, timeout: float | None = None) -> Outcome:
@@ -775,49 +767,12 @@ class Bench:
         result_path = self.runs_dir / f"{stem}.result.json"
         log_path = self.logs / f"{stem}.log"
         spec_path.write_text(json.dumps({**spec, "result": self.rel(result_path)}))
-        started = time.perf_counter()
-        error = ""
-        self._pending = b""
-        with open(log_path, "wb") as log, open(log_path, "rb") as tail:
-            process = subprocess.Popen(
-                [sys.executable, self.script, "--child", self.rel(spec_path)],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                cwd=self.workdir,
-                env=self.env,
-            )
-            while True:
-                pid, status, usage = os.wait4(process.pid, os.WNOHANG)
-                self._echo(tail)
-                if pid != 0:
-                    break
-                if timeout is not None and time.perf_counter() - started > timeout:
-                    os.kill(process.pid, signal.SIGKILL)
-                    _, status, usage = os.wait4(process.pid, 0)
-                    error = f"killed after {timeout:.0f} s"
-                    break
-                time.sleep(POLL_SECONDS)
-            self._echo(tail)
-        code = os.waitstatus_to_exitcode(status)
-        wall = time.perf_counter() - started
-        peak_mb = usage.ru_maxrss / 1024
+        command = [sys.executable, self.script, "--child", self.rel(spec_path)]
+        outcome = run_child(
+            command, self.workdir, self.env, log_path, result_path, timeout, _echo_progress
+        )
         spec_path.unlink()
-        if not error and (code != 0 or not result_path.exists()):
-            error = f"exit {code}: " + scrub(log_path.read_text(errors="replace")[-2000:])
-        if error:
-            return Outcome(None, peak_mb, error, wall)
-        out = json.loads(result_path.read_text())
-        result_path.unlink()
-        return Outcome(out, peak_mb, "", wall)
-
-    def _echo(self, tail: Any) -> None:
-        """Print the child's complete new progress lines (a partial line waits)."""
-        self._pending += tail.read()
-        *lines, self._pending = self._pending.split(b"\n")
-        for line in lines:
-            text = line.decode(errors="replace")
-            if text.startswith("progress: "):
-                print("  " + text.removeprefix("progress: "), flush=True)
+        return outcome
 
     def must(self, spec: dict[str, Any], label: str) -> tuple[dict[str, Any], float]:
         """Run `spec` in a fresh process; stop the benchmark if it fails."""
