@@ -114,6 +114,19 @@ CALLS: dict[str, tuple[str, str]] = {
     "my_report": ("POST", "/me/report"),
     "lab_page": ("GET", "/lab"),
     "lab_upload": ("POST", "/lab/upload"),
+    "contacts": ("GET", "/api/contacts?case_person_id=A"),
+    "orders": ("GET", "/api/orders?state=open"),
+    "closures": ("GET", "/api/closures"),
+    "risk_areas": ("GET", "/api/risk-areas"),
+    "test_plans": ("GET", "/api/test-plans?limit=5"),
+    "place": ("GET", "/api/places/R1"),
+    "loops": ("GET", "/api/loops"),
+    "actions": ("POST", "/api/actions"),
+    "cycle": ("POST", "/api/cycle"),
+    "chart": ("GET", "/charts/epi-curve.svg"),
+    "decide": ("POST", "/actions"),
+    "place_page": ("GET", "/places/R1"),
+    "loops_page": ("GET", "/loops"),
 }
 FORMS: dict[str, dict[str, str]] = {
     "login": {"username": "admin", "password": PASSWORD},
@@ -121,7 +134,15 @@ FORMS: dict[str, dict[str, str]] = {
     "site_release": {"order_id": "isolation:D:0"},
     "my_report": {"temperature": "36.8", "severity": "none"},
     "lab_upload": {"kind": "results", "text": "result_id,sample_id,reported_at,outcome\n"},
+    "decide": {"kind": "note", "target": "R1", "reason": "checked by phone", "back": "/places/R1"},
 }
+JSON_BODIES: dict[str, Any] = {
+    "ingest": [{"person_id": "F", "reported_at": "2022-01-20 10:00", "severity": "mild"}],
+    "actions": {"kind": "note", "target": OTHER_PERSON, "reason": "called, no answer"},
+    # The run the server was started with, again: the same decisions.
+    "cycle": {"as_of": "2022-01-20T16:00:00+08:00"},
+}
+"""The JSON body each POST route needs."""
 """The form each POST page needs, so that a role allowed to send it gets past validation."""
 
 
@@ -138,9 +159,8 @@ def test_each_role_reaches_exactly_what_the_access_table_allows(server: Server, 
         kwargs: dict[str, Any] = {"headers": {"X-CSRF-Token": csrf}} if csrf else {}
         if route in FORMS:
             kwargs["data"] = FORMS[route]
-        if route == "ingest":
-            kwargs["json"] = [{"person_id": "F", "reported_at": "2022-01-20 10:00",
-                               "severity": "mild"}]  # fmt: skip
+        if route in JSON_BODIES:
+            kwargs["json"] = JSON_BODIES[route]
         reply = client.request(method, path, **kwargs)
         # Ingest has a second rule, by kind: a lab writes samples and results only.
         if role in RULES[route] and (route != "ingest" or may_write(role, "symptoms")):

@@ -7,7 +7,7 @@ from collections import Counter
 from datetime import date, timedelta
 from typing import Any
 
-from .daily import ReportData
+from .daily import ReportData, first_day
 from .stocks import ISOLATION_KINDS, QUARANTINE_KINDS
 from .tally import Where, both, on, open_at, share, total
 
@@ -17,6 +17,14 @@ CITY_ORIGINS = ("local", "imported")
 def report_days(first: date, last: date) -> list[date]:
     """Every report day from `first` to `last`."""
     return [first + timedelta(days=n) for n in range((last - first).days + 1)]
+
+
+def series_start(data: ReportData, bulletin: dict[str, Any]) -> date:
+    """The first day the charts show: the bulletin's cumulative start, or the first city case
+    if that is earlier."""
+    start = date.fromisoformat(bulletin["cumulative"]["since"])
+    city = [r for r in data.cases if r["origin"] in CITY_ORIGINS]
+    return min(start, first_day(city) or start)
 
 
 def epi_curve(data: ReportData, since: date, by: str, dated: str = "day") -> list[dict[str, Any]]:

@@ -17,10 +17,10 @@ from ringfence.protocol import Protocol
 from ringfence.store import Store
 
 from . import charts
-from .bulletin import CITY_ORIGINS, build_bulletin, bulletin_data
+from .bulletin import build_bulletin, bulletin_data
 from .chains import MAX_NODES, Chains, transmission_chains
-from .daily import ReportData, first_day
-from .series import census, epi_curve, test_volume
+from .daily import ReportData
+from .series import census, epi_curve, series_start, test_volume
 from .trends import rt_series
 
 MAX_INLINE_SVG = 400_000
@@ -82,9 +82,7 @@ def build_situation_report(
 ) -> SituationReport:
     """Assemble the report from the daily rows and the chains of one cycle run."""
     bulletin = build_bulletin(data, since, issued_at=issued_at, run=run)
-    start = date.fromisoformat(bulletin["cumulative"]["since"])
-    city = [r for r in data.cases if r["origin"] in CITY_ORIGINS]
-    start = min(start, first_day(city) or start)
+    start = series_start(data, bulletin)
     series = {
         "cases_by_origin": epi_curve(data, start, "origin"),
         "cases_by_variant": epi_curve(data, start, "variant"),

@@ -342,10 +342,43 @@ def _access(dialect: Dialect) -> list[str]:
     ]
 
 
+READ_INDEXES: dict[str, tuple[tuple[str, ...], ...]] = {
+    "cases": (("case_id",), ("person_id",)),
+    "contacts": (("person_id", "case_person_id", "kind"), ("case_person_id",)),
+    "orders": (("order_id",), ("person_id",), ("place_id",)),
+    "test_plans": (("plan_id",), ("person_id",), ("date", "plan_id")),
+    "explanations": (("decision_table", "decision_key"),),
+    "alerts": (("person_id",),),
+    "visits": (("place_id", "start"),),
+}
+"""The columns the web app looks rows up by (a person, a case, a place, a day), and the
+keys its pages are ordered by."""
+
+
+def _read_indexes(dialect: Dialect) -> list[str]:
+    """Indexes for the web app's lookups on PostgreSQL, so that a person's page or a page of
+    a list reads a few rows of millions. DuckDB scans columns fast enough without, and its
+    indexes would slow the cycle's bulk writes. Not unique: a key is the cycle's promise,
+    not something a server should fail a run over."""
+    if dialect is not POSTGRESQL:
+        return []
+    return [
+        f"CREATE INDEX {q(table + '_by_' + '_'.join(columns))} ON {q(table)} "
+        f"({column_list(columns)})"
+        for table, indexes in READ_INDEXES.items()
+        for columns in indexes
+    ] + [
+        # Only environment samples name a place: a partial index leaves mass testing's
+        # millions of personal samples out of it.
+        "CREATE INDEX samples_by_place_id ON samples (place_id) WHERE place_id IS NOT NULL"
+    ]
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "event, decision and ingest-batch tables", _initial_schema),
     Migration(2, "control cycle: alerts, cycle runs, case and plan details", _control_cycle),
     Migration(3, "users, sessions, tokens, login failures and the audit trail", _access),
+    Migration(4, "indexes for the web app's lookups (PostgreSQL)", _read_indexes),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

@@ -11,6 +11,9 @@ from .accounts import ROLES
 STAFF = frozenset({"admin", "epidemiologist", "tracer", "analyst"})
 SIGNED_IN = frozenset(set(ROLES) - {"public"})
 EVERYONE = frozenset(ROLES)
+DECIDERS = frozenset({"admin", "epidemiologist"})
+"""Who may confirm or override the cycle's decisions, and run it."""
+LOOPS = frozenset({"admin", "epidemiologist", "loop_manager"})
 
 RULES: dict[str, frozenset[str]] = {
     "login": EVERYONE,
@@ -23,6 +26,16 @@ RULES: dict[str, frozenset[str]] = {
     "why": frozenset({"admin", "epidemiologist", "tracer", "site", "member"}),
     "ingest": frozenset({"admin", "epidemiologist", "lab"}),
     "revoke_sessions": frozenset({"admin"}),
+    "contacts": STAFF,
+    "orders": STAFF,
+    "closures": STAFF | {"site", "loop_manager"},
+    # Risk areas were published: aggregates of places, no person in them.
+    "risk_areas": EVERYONE,
+    "test_plans": STAFF | {"loop_manager"},
+    "place": STAFF,
+    "loops": LOOPS,
+    "actions": DECIDERS,
+    "cycle": DECIDERS,
     # Pages
     "static": EVERYONE,
     "login_page": EVERYONE,
@@ -43,6 +56,10 @@ RULES: dict[str, frozenset[str]] = {
     "my_report": frozenset({"member"}),
     "lab_page": frozenset({"admin", "epidemiologist", "lab"}),
     "lab_upload": frozenset({"admin", "epidemiologist", "lab"}),
+    "chart": EVERYONE,
+    "decide": DECIDERS,
+    "place_page": STAFF,
+    "loops_page": LOOPS,
     "audit": frozenset({"admin"}),
 }
 """Route name → the roles allowed to call it."""

@@ -10,22 +10,40 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import asdict
+from datetime import UTC, date, datetime
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo
 
-from fastapi import FastAPI, Form, HTTPException, Query, Request, Response
+from fastapi import Body, FastAPI, Form, HTTPException, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse
+from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ringfence.control.why import explain_person
+from ringfence.control import run_cycle
+from ringfence.control.why import explain_person, last_run
+from ringfence.protocol import ProtocolError, load_protocol
+from ringfence.report.coverage import loop_coverage
 from ringfence.schema import EVENT_TABLES
+from ringfence.schema.events import ACTION_KINDS
 from ringfence.store import Store, StoreError
 from ringfence.store.ingest import LAB_KINDS
 
 from . import accounts, audit, pages
 from .access import may_write
+from .accounts import Caller
 from .deps import SESSION_COOKIE, Database, Who, wants_html
-from .queries import case_page, case_with_contacts, ingest_batch, rows_as_jsonl
+from .listings import LISTINGS, BadCursor, list_rows
+from .places import place_detail
+from .queries import (
+    NotRecorded,
+    case_page,
+    case_with_contacts,
+    ingest_batch,
+    record_action,
+    rows_as_jsonl,
+)
 
 INGEST_KINDS = tuple(t.name for t in EVENT_TABLES) + LAB_KINDS
 MAX_BODY = 100_000_000
@@ -37,6 +55,31 @@ SECURITY_HEADERS = {
     "Cache-Control": "no-store",
 }
 log = logging.getLogger("ringfence.web")
+
+Limit = Annotated[int, Query(ge=1, le=1_000, description="Rows per page.")]
+After = Annotated[
+    str | None,
+    Query(max_length=2_000, description="The `next` cursor of the previous page (none: first)."),
+]
+Key = Annotated[str | None, Query(max_length=200)]
+OrderState = Annotated[str | None, Query(pattern="^(open|released)$")]
+
+
+class ActionIn(BaseModel):
+    """A person's decision about a decision: confirm it, override it (an order ends now), or
+    release, reopen or note it; the reason is required and kept."""
+
+    kind: str = Field(pattern="^(" + "|".join(ACTION_KINDS) + ")$")
+    target: str = Field(min_length=1, max_length=300, description="An order id, person or place.")
+    reason: str = Field(min_length=3, max_length=4_000)
+
+
+class CycleIn(BaseModel):
+    """Run the control cycle: as of an instant (default now), under a protocol (default the
+    last run's)."""
+
+    as_of: datetime | None = None
+    protocol: str | None = Field(default=None, max_length=200, description="A preset name.")
 
 
 def create_app(store: Store) -> FastAPI:
@@ -69,6 +112,16 @@ def create_app(store: Store) -> FastAPI:
             for e in exc.errors()
         ]
         return JSONResponse({"error": "the request is not valid", "fields": fields}, 422)
+
+    @app.exception_handler(BadCursor)
+    async def bad_cursor(request: Request, exc: BadCursor) -> JSONResponse:
+        return JSONResponse({"error": str(exc)}, 400)
+
+    @app.exception_handler(NotRecorded)
+    async def not_recorded(request: Request, exc: NotRecorded) -> Response:
+        if wants_html(request):
+            return pages.error_page(422, str(exc))
+        return JSONResponse({"error": str(exc)}, 422)
 
     @app.exception_handler(StoreError)
     async def store_error(request: Request, exc: StoreError) -> JSONResponse:
@@ -134,10 +187,8 @@ def create_app(store: Store) -> FastAPI:
     @app.get("/api/bulletin", name="bulletin")
     def bulletin(caller: Who) -> dict[str, Any]:
         """The daily bulletin of the last cycle run: aggregates only, for everyone."""
-        from ringfence.report import daily_bulletin
-
         with database.use() as s:
-            return daily_bulletin(s)
+            return database.centre.get(s).bulletin
 
     @app.get("/api/cases", name="cases")
     def cases(
@@ -199,6 +250,104 @@ def create_app(store: Store) -> FastAPI:
                 for r in report.rejections
             ],
         }
+
+    def page_of(caller: Caller, name: str, filters: dict[str, Any], state: str | None,
+                after: str | None, limit: int) -> dict[str, Any]:  # fmt: skip
+        with database.use() as s:
+            found = list_rows(s, caller, LISTINGS[name], filters, state, after, limit)
+        return {"items": found.items, "next": found.next, "limit": limit}
+
+    @app.get("/api/contacts", name="contacts")
+    def contacts(caller: Who, person_id: Key = None, case_person_id: Key = None,
+                 kind: Key = None, after: After = None, limit: Limit = 100
+                 ) -> dict[str, Any]:  # fmt: skip
+        """Contacts of the last cycle run, in key order, a page at a time: of one person
+        (`person_id`), of one case (`case_person_id`), of a kind."""
+        filters = {"person_id": person_id, "case_person_id": case_person_id, "kind": kind}
+        return page_of(caller, "contacts", filters, None, after, limit)
+
+    @app.get("/api/orders", name="orders")
+    def orders(caller: Who, person_id: Key = None, kind: Key = None, rule: Key = None,
+               state: OrderState = None, after: After = None, limit: Limit = 100
+               ) -> dict[str, Any]:  # fmt: skip
+        """Orders on persons (isolation, quarantine, monitoring...), open or released."""
+        filters = {"person_id": person_id, "kind": kind, "rule": rule}
+        return page_of(caller, "orders", filters, state, after, limit)
+
+    @app.get("/api/closures", name="closures")
+    def closures(caller: Who, place_id: Key = None, state: OrderState = None,
+                 after: After = None, limit: Limit = 100) -> dict[str, Any]:  # fmt: skip
+        """Places closed by the cycle (restaurants, markets, cold-chain businesses)."""
+        return page_of(caller, "closures", {"place_id": place_id}, state, after, limit)
+
+    @app.get("/api/risk-areas", name="risk_areas")
+    def risk_areas(
+        caller: Who,
+        area_id: Key = None,
+        level: Annotated[str | None, Query(pattern="^(high|medium|low)$")] = None,
+        state: Annotated[str | None, Query(pattern="^(in_force|ended)$")] = None,
+        after: After = None,
+        limit: Limit = 100,
+    ) -> dict[str, Any]:
+        """Risk areas (high, medium, low), in force or ended."""
+        filters = {"area_id": area_id, "level": level}
+        return page_of(caller, "risk_areas", filters, state, after, limit)
+
+    @app.get("/api/test-plans", name="test_plans")
+    def test_plans(caller: Who, day: Annotated[date | None, Query(alias="date")] = None,
+                   person_id: Key = None, purpose: Key = None, pool_id: Key = None,
+                   place_id: Key = None, after: After = None, limit: Limit = 100
+                   ) -> dict[str, Any]:  # fmt: skip
+        """Who is to be tested when, and why (mass testing in pools, contacts, release)."""
+        filters = {"date": day, "person_id": person_id, "purpose": purpose, "pool_id": pool_id,
+                   "place_id": place_id}  # fmt: skip
+        return page_of(caller, "test_plans", filters, None, after, limit)
+
+    @app.get("/api/places/{place_id}", name="place")
+    def place(caller: Who, place_id: str) -> dict[str, Any]:
+        """A place: closed or not and why, its cases, contacts traced through it, visits of
+        the last two weeks, environment samples."""
+        with database.use() as s:
+            found = place_detail(s, caller, place_id)
+        if found is None:
+            raise HTTPException(404, "no such place")
+        return found
+
+    @app.get("/api/loops", name="loops")
+    def loops(caller: Who) -> dict[str, Any]:
+        """Each closed loop's entries, departures, people inside and tested per report day,
+        and who inside has not been tested on the last one."""
+        with database.use() as s:
+            found = loop_coverage(s)
+            people = [p for loop in found for p in loop.untested_people]
+            audit.record(s, caller, "read", "loops", people)
+        return {"items": [asdict(loop) for loop in found]}
+
+    @app.post("/api/actions", name="actions")
+    def action(caller: Who, body: Annotated[ActionIn, Body()]) -> dict[str, str]:
+        """Record a decision about a decision, by the caller, with its reason (an `actions`
+        event: the next cycle run applies an override, release or reopen)."""
+        with database.use() as s:
+            action_id = record_action(s, caller, body.kind, body.target, body.reason)
+        return {"action_id": action_id, "actor": caller.actor}
+
+    @app.post("/api/cycle", name="cycle")
+    def cycle(caller: Who, body: Annotated[CycleIn, Body()]) -> dict[str, Any]:
+        """Run the control cycle now (or as of `as_of`) and store its decisions."""
+        with database.use() as s:
+            try:
+                protocol = load_protocol(body.protocol) if body.protocol else last_run(s).protocol
+            except ProtocolError as exc:
+                raise HTTPException(422, str(exc)) from None
+            if protocol is None:
+                raise HTTPException(422, "name the protocol: the last run's is not found")
+            moment = body.as_of or datetime.now(UTC)
+            if moment.tzinfo is None:
+                moment = moment.replace(tzinfo=ZoneInfo(protocol.timezone))
+            report = run_cycle(s, protocol, moment)
+            audit.record(s, caller, "write", "cycle_runs", [str(report.run_id)])
+        return {"run_id": report.run_id, "as_of": report.as_of.isoformat(),
+                "protocol": protocol.name, "counts": report.counts}  # fmt: skip
 
     @app.post("/api/users/{username}/revoke-sessions", name="revoke_sessions")
     def revoke(caller: Who, username: str) -> dict[str, str]:

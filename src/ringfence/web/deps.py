@@ -14,6 +14,7 @@ from ringfence.store import Store
 from . import accounts
 from .access import allowed
 from .accounts import PUBLIC, Caller
+from .centre import CentreCache
 
 SESSION_COOKIE = "rf_session"
 CSRF_HEADER = "x-csrf-token"
@@ -27,6 +28,7 @@ class Database:
     def __init__(self, store: Store) -> None:
         self.store = store
         self._lock = threading.Lock()
+        self.centre = CentreCache()
 
     @contextmanager
     def use(self) -> Iterator[Store]:

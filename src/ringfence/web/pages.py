@@ -3,7 +3,6 @@ laptop and a phone, usable without internet. Every page is a route in the access
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from functools import cache
@@ -19,15 +18,27 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from ringfence.control.why import explain_person, follow_up, last_run
+from ringfence.report.coverage import loop_coverage
 from ringfence.store import StoreError
 
 from . import audit
-from .access import STAFF
+from .access import DECIDERS, STAFF
 from .accounts import Caller
+from .centre import CHART_NAMES
 from .deps import Database, Who
-from .queries import case_graph, case_page, case_with_contacts, ingest_batch, rows_as_jsonl
+from .places import place_detail
+from .queries import (
+    actions_about,
+    case_graph,
+    case_page,
+    case_with_contacts,
+    ingest_batch,
+    record_action,
+    record_rows,
+)
 
 PAGE_SIZE = 50
+Done = Annotated[str | None, Query(max_length=20, description="What was just recorded.")]
 SITREP_POLICY = (
     "default-src 'none'; script-src 'unsafe-inline' 'unsafe-eval'; style-src 'unsafe-inline'; "
     "img-src data:; frame-ancestors 'none'"
@@ -77,17 +88,16 @@ def login_form(request: Request, error: str | None = None, status: int = 200) ->
     return render("login.html", PUBLIC, status, title="Log in", error=error)
 
 
-def _bulletin_html(database: Database) -> tuple[str | None, str]:
-    """The bulletin as HTML, or None and why there is none."""
-    from ringfence.report import daily_bulletin
-    from ringfence.report.render import bulletin_markdown, to_html_fragment
-
+def _command_centre(database: Database, caller: Caller, title: str) -> HTMLResponse:
+    """The bulletin page with its charts (or why there is no bulletin yet)."""
     with database.use() as store:
         try:
-            bulletin = daily_bulletin(store)
+            centre = database.centre.get(store)
         except StoreError as exc:
-            return None, str(exc)
-    return to_html_fragment(bulletin_markdown(bulletin)), ""
+            return render("bulletin.html", caller, title=title, bulletin_html=None,
+                          missing=str(exc), charts=[])  # fmt: skip
+    return render("bulletin.html", caller, title=title, bulletin_html=centre.bulletin_html,
+                  missing="", charts=list(centre.charts))  # fmt: skip
 
 
 def add_pages(app: FastAPI, database: Database) -> None:
@@ -108,16 +118,23 @@ def add_pages(app: FastAPI, database: Database) -> None:
         """The command centre: today's bulletin (staff); everyone else, the public one."""
         if caller.role not in STAFF:
             return RedirectResponse("/public", status_code=303)
-        html, missing = _bulletin_html(database)
-        return render("bulletin.html", caller, title="Command centre", bulletin_html=html,
-                      missing=missing)  # fmt: skip
+        return _command_centre(database, caller, "Command centre")
 
     @app.get("/public", name="public_page", response_class=HTMLResponse)
     def public_page(caller: Who) -> HTMLResponse:
         """The public bulletin: aggregates only."""
-        html, missing = _bulletin_html(database)
-        return render("bulletin.html", caller, title="Daily bulletin", bulletin_html=html,
-                      missing=missing)  # fmt: skip
+        return _command_centre(database, caller, "Daily bulletin")
+
+    @app.get("/charts/{name}.svg", name="chart")
+    def chart(caller: Who, name: str) -> Response:
+        """A chart of the command centre (aggregates only), as SVG."""
+        if name not in CHART_NAMES:
+            raise HTTPException(404, "no such chart")
+        with database.use() as store:
+            drawn = database.centre.get(store).charts.get(name)
+        if drawn is None:
+            raise HTTPException(404, "no data for this chart yet")
+        return Response(drawn, media_type="image/svg+xml")
 
     @app.get("/cases", name="cases_page", response_class=HTMLResponse)
     def cases_page(caller: Who) -> HTMLResponse:
@@ -150,14 +167,67 @@ def add_pages(app: FastAPI, database: Database) -> None:
         return response
 
     @app.get("/persons/{person_id}", name="person_page", response_class=HTMLResponse)
-    def person_page(caller: Who, person_id: str) -> HTMLResponse:
+    def person_page(caller: Who, person_id: str, done: Done = None) -> HTMLResponse:
         """Every decision about a person, and why (a member: their own page only)."""
         if caller.role == "member" and caller.person_id != person_id:
             raise HTTPException(403, "a member reads only their own record")
         with database.use() as store:
             lines = explain_person(store, person_id)
+            orders = store.fetch_records(
+                "SELECT order_id, kind, start, planned_end, released_at FROM orders "
+                "WHERE person_id = ? ORDER BY start, order_id",
+                (person_id,),
+            )
+            actions = actions_about(store, [person_id, *(o["order_id"] for o in orders)])
             audit.record(store, caller, "read", "persons", [person_id])
-        return render("person.html", caller, title=person_id, person_id=person_id, lines=lines)
+            zone = ZoneInfo(store.timezone)
+        return render("person.html", caller, title=person_id, person_id=person_id, lines=lines,
+                      orders=[_local(o, zone) for o in orders],
+                      actions=[_local(a, zone) for a in actions], deciders=DECIDERS,
+                      done=done)  # fmt: skip
+
+    @app.post("/actions", name="decide")
+    def decide(
+        caller: Who,
+        kind: Annotated[str, Form(pattern="^(confirm|override|reopen|note)$")],
+        target: Annotated[str, Form(min_length=1, max_length=300)],
+        reason: Annotated[str, Form(min_length=3, max_length=4_000)],
+        back: Annotated[str, Form(pattern=r"^/(persons|places)/[^/?#\\]+$", max_length=300)],
+    ) -> Response:
+        """An epidemiologist confirms or overrides a decision (or reopens a place), with the
+        reason; the next cycle run applies an override or a reopening."""
+        with database.use() as store:
+            record_action(store, caller, kind, target, reason)
+        return RedirectResponse(f"{back}?done={quote(kind)}", status_code=303)
+
+    @app.get("/places/{place_id}", name="place_page", response_class=HTMLResponse)
+    def place_page(caller: Who, place_id: str, done: Done = None) -> HTMLResponse:
+        """A place: open or closed and why, its cases, the people traced through it, its
+        visits of the last two weeks and its environment samples."""
+        with database.use() as store:
+            found = place_detail(store, caller, place_id)
+            if found is None:
+                raise HTTPException(404, "no such place")
+            order_ids = [c["order_id"] for c in found["closures"]]
+            actions = actions_about(store, [place_id, *order_ids])
+            zone = ZoneInfo(store.timezone)
+        shown = {
+            key: [_local(r, zone) for r in value] if isinstance(value, list) else value
+            for key, value in found.items()
+        }
+        return render("place.html", caller, title=f"Place {place_id}", detail=shown,
+                      actions=[_local(a, zone) for a in actions], deciders=DECIDERS,
+                      done=done)  # fmt: skip
+
+    @app.get("/loops", name="loops_page", response_class=HTMLResponse)
+    def loops_page(caller: Who) -> HTMLResponse:
+        """Each closed loop's arrivals and departures, people inside, and daily screening
+        coverage; who inside has not been tested on the last report day."""
+        with database.use() as store:
+            loops = loop_coverage(store)
+            people = [p for loop in loops for p in loop.untested_people]
+            audit.record(store, caller, "read", "loops", people)
+        return render("loops.html", caller, title="Closed loops", loops=loops)
 
     @app.get("/follow-up", name="follow_up_page", response_class=HTMLResponse)
     def follow_up_page(caller: Who, done: Annotated[str | None, Query(max_length=200)] = None
@@ -177,10 +247,8 @@ def add_pages(app: FastAPI, database: Database) -> None:
         outcome: Annotated[str, Form(pattern="^(reached|not reached)$")],
     ) -> Response:
         """Record a call's outcome as an action (a note on the person, by the tracer)."""
-        _record(database, caller, "actions", [{
-            "action_id": f"followup-{uuid.uuid4().hex}", "at": _now(), "actor": caller.actor,
-            "kind": "note", "target": person_id, "reason": f"follow-up: {outcome}",
-        }])  # fmt: skip
+        with database.use() as store:
+            record_action(store, caller, "note", person_id, f"follow-up: {outcome}")
         return RedirectResponse(f"/follow-up?done={quote(person_id)}", status_code=303)
 
     @app.get("/site", name="site_page", response_class=HTMLResponse)
@@ -197,10 +265,8 @@ def add_pages(app: FastAPI, database: Database) -> None:
     @app.post("/site/release", name="site_release", response_model=None)
     def site_release(caller: Who, order_id: Annotated[str, Form(max_length=300)]) -> Response:
         """Record a release of an order at the site; the next cycle run applies it."""
-        _record(database, caller, "actions", [{
-            "action_id": f"release-{uuid.uuid4().hex}", "at": _now(), "actor": caller.actor,
-            "kind": "release", "target": order_id, "reason": "released at the site",
-        }])  # fmt: skip
+        with database.use() as store:
+            record_action(store, caller, "release", order_id, "released at the site")
         return RedirectResponse(f"/site?done={quote(order_id)}", status_code=303)
 
     @app.get("/me", name="my_page", response_class=HTMLResponse)
@@ -220,10 +286,11 @@ def add_pages(app: FastAPI, database: Database) -> None:
         severity: Annotated[str, Form(pattern="^(none|mild|moderate|severe)$")],
     ) -> Response:
         """A member's self-report: temperature and how they feel, as a symptoms event."""
-        _record(database, caller, "symptoms", [{
-            "person_id": caller.person_id, "reported_at": _now(), "severity": severity,
-            "temperature_c": temperature,
-        }])  # fmt: skip
+        with database.use() as store:
+            record_rows(store, caller, "symptoms", [{
+                "person_id": caller.person_id, "reported_at": datetime.now(UTC).isoformat(),
+                "severity": severity, "temperature_c": temperature,
+            }])  # fmt: skip
         return RedirectResponse("/me?done=yes", status_code=303)
 
     @app.get("/lab", name="lab_page", response_class=HTMLResponse)
@@ -280,17 +347,6 @@ LAB_PASTE_NAMES = {"results": "pasted.csv", "samples": "pasted.csv", "fhir": "pa
 """A pasted text is read as CSV (rows), a FHIR Bundle or HL7 messages."""
 
 
-def _now() -> str:
-    return datetime.now(UTC).isoformat()
-
-
-def _record(database: Database, caller: Caller, kind: str, rows: list[dict[str, Any]]) -> None:
-    """Store rows a page writes, with the same checks as any ingest; refuse on a bad row."""
-    with database.use() as store:
-        report = ingest_batch(store, caller, kind, f"{kind}.jsonl", rows_as_jsonl(rows))
-    if report.rejected_count:
-        reason = report.rejections[0]
-        raise HTTPException(422, f"not recorded: {reason.field}: {reason.reason}")
 
 
 def site_roster(store: Any) -> list[dict[str, Any]]:

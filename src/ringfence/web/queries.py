@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import tempfile
+import uuid
 from collections.abc import Iterable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -60,7 +62,7 @@ def case_with_contacts(
         return None, []
     # Someone who was a case already when this one was confirmed is not its contact.
     contacts = store.fetch_records(
-        "SELECT k.person_id, k.kind, k.first_exposure, k.last_exposure, k.minutes "
+        "SELECT k.person_id, k.kind, k.first_exposure, k.last_exposure, k.minutes, k.place_ids "
         "FROM contacts k LEFT JOIN cases own ON own.person_id = k.person_id "
         "WHERE k.case_person_id = ? AND (own.confirmed_at IS NULL OR own.confirmed_at > ?) "
         "ORDER BY k.person_id, k.kind",
@@ -119,3 +121,40 @@ def ingest_batch(store: Store, caller: Caller, kind: str, name: str, data: bytes
 def rows_as_jsonl(rows: Iterable[Any]) -> bytes:
     """Rows as JSON Lines: row N of the batch is line N of its report."""
     return "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows).encode("utf-8")
+
+
+class NotRecorded(ValueError):
+    """Rows a page or the API writes that the ingest checks refused (the first reason)."""
+
+
+def record_rows(store: Store, caller: Caller, kind: str, rows: list[dict[str, Any]]) -> None:
+    """Store rows written by a person through the app, with the same checks as any ingest;
+    nothing is stored if a row is refused."""
+    report = ingest_batch(store, caller, kind, f"{kind}.jsonl", rows_as_jsonl(rows))
+    if report.rejected_count:
+        reason = report.rejections[0]
+        raise NotRecorded(f"not recorded: {reason.field}: {reason.reason}")
+
+
+def record_action(store: Store, caller: Caller, kind: str, target: str, reason: str) -> str:
+    """Record an action by `caller` now (confirm, override, release, reopen, note) about
+    `target` (an order id, a person or a place), with its reason; returns its id."""
+    action_id = f"{kind}-{uuid.uuid4().hex}"
+    record_rows(store, caller, "actions", [{
+        "action_id": action_id, "at": datetime.now(UTC).isoformat(), "actor": caller.actor,
+        "kind": kind, "target": target, "reason": reason,
+    }])  # fmt: skip
+    return action_id
+
+
+def actions_about(store: Store, targets: Iterable[str]) -> list[dict[str, Any]]:
+    """The actions recorded about any of `targets` (orders, a person, a place), newest first."""
+    wanted = sorted(set(targets))
+    if not wanted:
+        return []
+    marks = ", ".join("?" * len(wanted))
+    return store.fetch_records(
+        f'SELECT action_id, "at", actor, kind, target, reason FROM actions '
+        f'WHERE target IN ({marks}) ORDER BY "at" DESC, action_id',
+        wanted,
+    )

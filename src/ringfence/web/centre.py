@@ -1,0 +1,79 @@
+"""The command centre: the bulletin of the last cycle run and its two charts (the epi curve
+and Rt), made once per run and kept until the next run or the next ingested batch.
+
+The bulletin adds up a city's day (seconds at a million people); a dashboard opened by fifty
+people must not add it up fifty times. What it is made from changes only when the cycle runs
+again or a batch of events is stored, so that pair is the cache's key.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from ringfence.control.why import last_run
+from ringfence.report import charts
+from ringfence.report.bulletin import build_bulletin, bulletin_data
+from ringfence.report.render import bulletin_markdown, to_html_fragment
+from ringfence.report.series import epi_curve, series_start
+from ringfence.report.trends import rt_series
+from ringfence.store import Store
+from ringfence.store.migrations import BATCHES_TABLE
+
+CHART_NAMES = ("epi-curve", "rt")
+
+
+@dataclass(frozen=True)
+class CommandCentre:
+    """What the command centre shows for one cycle run."""
+
+    bulletin: dict[str, Any]
+    bulletin_html: str
+    charts: dict[str, str]
+    """Chart name → SVG (a chart without data is left out)."""
+
+
+class CentreCache:
+    """The command centre of the last run, made at most once per (run, last batch)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._key: tuple[int, int] | None = None
+        self._value: CommandCentre | None = None
+
+    def get(self, store: Store) -> CommandCentre:
+        """The command centre for the store as it is now (made anew if anything changed)."""
+        key = _freshness(store)
+        with self._lock:
+            if self._key == key and self._value is not None:
+                return self._value
+        made = make_command_centre(store)
+        with self._lock:
+            self._key, self._value = key, made
+        return made
+
+
+def _freshness(store: Store) -> tuple[int, int]:
+    """The last cycle run and the last stored batch: the centre changes when either does."""
+    run = last_run(store).run_id
+    batch = store.fetchall(f"SELECT coalesce(max(batch_id), 0) FROM {BATCHES_TABLE}")[0][0]
+    return run, int(batch)
+
+
+def make_command_centre(store: Store) -> CommandCentre:
+    """The bulletin of the last run, as data and HTML, with its epi curve and Rt drawn."""
+    data, run = bulletin_data(store)
+    bulletin = build_bulletin(data, None, issued_at=datetime.now(UTC), run=run)
+    start = series_start(data, bulletin)
+    drawn: dict[str, str] = {}
+    curve = epi_curve(data, start, "origin")
+    if curve:
+        drawn["epi-curve"] = charts.to_svg(
+            charts.epi_curve_chart(curve, "origin", "New cases by report day")
+        )
+    rt = rt_series(data, start)
+    if rt:
+        drawn["rt"] = charts.to_svg(charts.rt_chart(rt, "Rt, 95% credible interval"))
+    return CommandCentre(bulletin, to_html_fragment(bulletin_markdown(bulletin)), drawn)
