@@ -397,14 +397,31 @@ DEMO_MEMBER = "F012"
 """The person the demo's member user is: a close contact in the bundled example."""
 
 
-def _serve(store: Store, host: str, port: int) -> None:
-    """Serve the web app over `store` until interrupted."""
+def _serve(store: Store, host: str, port: int, workers: int = 1) -> None:
+    """Serve the web app over `store` until interrupted; with PostgreSQL, from `workers`
+    processes, each with its own connection."""
     import uvicorn
 
     from ringfence.web import create_app
+    from ringfence.web.serving import DATABASE_VARIABLE
 
-    out.print(f"ringfence serving {store.url.masked} at http://{host}:{port}/", markup=False)
-    uvicorn.run(create_app(store), host=host, port=port, log_level="warning")
+    if workers > 1 and store.url.backend != "postgresql":
+        raise UsageError(
+            "a DuckDB file has one writer, so one process serves it: --workers needs a "
+            "postgresql:// database"
+        )
+    out.print(
+        f"ringfence serving {store.url.masked} at http://{host}:{port}/"
+        + (f" from {workers} processes" if workers > 1 else ""),
+        markup=False,
+    )
+    if workers == 1:
+        uvicorn.run(create_app(store), host=host, port=port, log_level="warning")
+        return
+    os.environ[DATABASE_VARIABLE] = store.url.target
+    store.close()  # each worker opens its own connection
+    uvicorn.run("ringfence.web.serving:app_from_environment", factory=True, host=host,
+                port=port, workers=workers, log_level="warning")  # fmt: skip
 
 
 protocol_app = typer.Typer(
@@ -827,17 +844,20 @@ def serve(
     db: DbOption = None,
     host: Annotated[str, typer.Option(help="The address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="The port to listen on.")] = 8000,
+    workers: Annotated[
+        int, typer.Option(min=1, max=64, help="Server processes (PostgreSQL only).")
+    ] = 1,
     debug: DebugOption = False,
 ) -> None:
     """Serve the web app's API (OpenAPI at /docs). With DuckDB the server is the database's
-    single writer while it runs.
+    single writer while it runs; PostgreSQL can be served by several processes at once.
 
-    Example: ringfence serve --db outbreak.duckdb --port 8000
+    Example: ringfence serve --db postgresql://ringfence@db/outbreak --workers 4
     """
 
     def step() -> None:
         with open_store(db) as store:
-            _serve(store, host, port)
+            _serve(store, host, port, workers)
 
     _run(debug, step)
 
