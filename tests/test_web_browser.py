@@ -44,6 +44,9 @@ def test_an_epidemiologist_works_through_the_pages(server: Server) -> None:  # n
         page.wait_for_url(f"{server.url}/")
         assert "Daily bulletin, 20 January 2022" in page.inner_text("main")
         assert "epidemiologist (epidemiologist)" in page.inner_text("header")
+        # The epi curve is drawn (an image served by the app, not fetched from elsewhere).
+        drawn = page.eval_on_selector("img[src='/charts/epi-curve.svg']", "i => i.naturalWidth")
+        assert drawn > 0
         page.screenshot(path=str(ARTIFACTS / "web-command-centre.png"), full_page=True)
 
         page.click("text=Cases")
@@ -68,6 +71,24 @@ def test_an_epidemiologist_works_through_the_pages(server: Server) -> None:  # n
         page.click("text=Every decision about D")
         page.wait_for_url(f"{server.url}/persons/D")
         assert "case C-D" in page.inner_text("main")
+        # Confirm one of the cycle's orders, with the reason, and see it recorded.
+        form = page.locator("#orders form.decide").first
+        form.locator("select[name=kind]").select_option("confirm")
+        form.locator("input[name=reason]").fill("isolation confirmed with the hospital")
+        form.locator("button").click()
+        page.wait_for_url(f"{server.url}/persons/D?done=confirm")
+        assert "isolation confirmed with the hospital" in page.inner_text("#actions")
+
+        # The restaurant where A exposed D: closed, with its cases and environment sample.
+        page.goto(f"{server.url}/places/R1")
+        assert page.locator("#place-cases tbody tr").count() >= 2
+        assert "door handle" in page.inner_text("#environment")
+        page.screenshot(path=str(ARTIFACTS / "web-place.png"), full_page=True)
+
+        page.click("text=Loops")
+        page.wait_for_url(f"{server.url}/loops")
+        assert "Loop L1" in page.inner_text("main")
+        page.screenshot(path=str(ARTIFACTS / "web-loops.png"), full_page=True)
 
         page.click("text=Situation report")
         page.wait_for_function("document.body.dataset.charts === 'rendered'", timeout=30_000)

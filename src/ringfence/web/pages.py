@@ -213,7 +213,7 @@ def add_pages(app: FastAPI, database: Database) -> None:
             zone = ZoneInfo(store.timezone)
         shown = {
             key: [_local(r, zone) for r in value] if isinstance(value, list) else value
-            for key, value in found.items()
+            for key, value in _local(found, zone).items()
         }
         return render("place.html", caller, title=f"Place {place_id}", detail=shown,
                       actions=[_local(a, zone) for a in actions], deciders=DECIDERS,
