@@ -18,6 +18,7 @@ from ringfence.cli.main import app
 from ringfence.report import daily_bulletin, render_bulletin, render_sitrep, situation_report
 from ringfence.report.sitrep import SituationReport
 from ringfence.store import open_store
+from ringfence.web.audit import read_trail
 
 from .scenario import Scenario
 from .test_bulletin import PROTOCOL, outbreak
@@ -270,6 +271,12 @@ def test_the_linelist_command_writes_each_format(
     text = (tmp_path / "cases.csv").read_text(encoding="utf-8")
     assert len(text.splitlines()) == cases + 1
     assert "Zhang" not in text and "+86" not in text
+    # Each line list taken is in the audit trail: by whom on this machine, how many rows.
+    with open_store(db, read_only=True) as store:
+        trail = read_trail(store, resource="cases")
+    assert len(trail) == 3 and all(r["role"] == "cli" for r in trail)
+    assert trail[0]["actor"].startswith("cli:")
+    assert trail[0]["row_keys"][0].startswith(f"line list: all {cases} rows of cycle run ")
     result = invoke("linelist", "people", "--db", db, "--out", str(tmp_path / "x.csv"))
     assert result.exit_code == 2 and "cases" in result.stderr and "contacts" in result.stderr
 

@@ -293,6 +293,11 @@ def test_an_epidemiologist_records_a_decision_with_its_reason(served: Server) ->
     for body in ({"kind": "override", "target": order_id, "reason": ""},
                  {"kind": "veto", "target": order_id, "reason": "because"}):  # fmt: skip
         assert client.post("/api/actions", json=body).status_code == 422
+    # Nor can anyone sign an action with another name through the ingest endpoint.
+    forged = client.post("/api/ingest/actions", json=[{
+        "action_id": "X1", "at": "2022-01-20 10:00", "actor": "someone else",
+        "kind": "override", "target": order_id, "reason": "forged"}])  # fmt: skip
+    assert forged.status_code == 400 and "POST /api/actions" in forged.json()["error"]
     assert direct(served.store, "SELECT count(*) FROM actions")[0][0] == count
     # The form on the place page records the same, and goes back to the page.
     form = client.post("/actions", data={"kind": "confirm", "target": "R1",

@@ -718,11 +718,18 @@ def linelist(
 
     Example: ringfence linelist cases --out cases.xlsx
     """
+    from ringfence.control.why import last_run
     from ringfence.report.linelists import write_line_list
+    from ringfence.web.accounts import Caller
+    from ringfence.web.audit import record
 
     def step() -> None:
-        with open_store(db, read_only=True) as store:
+        with open_store(db) as store:
             rows = write_line_list(store, kind, out_file, format)
+            # A line list is personal data leaving the database: who took which, when.
+            run = last_run(store).run_id
+            record(store, Caller(f"cli:{_actor() or 'unknown'}", "cli"), "read", kind,
+                   [f"line list: all {rows} rows of cycle run {run}"])  # fmt: skip
         err.print(f"{rows:,} rows of the {kind} line list written to {out_file}", markup=False)
 
     _run(debug, step)

@@ -447,12 +447,20 @@ class _TableIngestion:
         for reference in self.table.references:
             self_reference = reference.table == self.table.name
             verdict = "pending" if self_reference and not final else "reference"
+            column, target = q(reference.column), q(reference.target)
+            # A batch that leaves the column empty (results of single samples name no pool)
+            # has nothing to look up: skip the scan of the referenced table.
+            if not self._count(self.stage, f"WHERE {column} IS NOT NULL"):
+                continue
+            # An anti-join written as LEFT JOIN … IS NULL: DuckDB then builds its hash table on
+            # the staged rows and streams the referenced table past it, where NOT EXISTS had it
+            # hash a million samples for a batch of a thousand results. Every row of the stage
+            # without a match comes out once, as with NOT EXISTS.
             self.store.execute(
                 f"INSERT INTO {q(self.verdict)} SELECT s._seq, '{verdict}', "
-                f"'{reference.column}', CAST(s.{q(reference.column)} AS VARCHAR) "
-                f"FROM {q(self.stage)} s WHERE s.{q(reference.column)} IS NOT NULL AND NOT EXISTS "
-                f"(SELECT 1 FROM {q(reference.table)} r WHERE r.{q(reference.target)} = "
-                f"s.{q(reference.column)})"
+                f"'{reference.column}', CAST(s.{column} AS VARCHAR) "
+                f"FROM {q(self.stage)} s LEFT JOIN {q(reference.table)} r ON r.{target} = "
+                f"s.{column} WHERE s.{column} IS NOT NULL AND r.{target} IS NULL"
             )
 
     def _append_and_collect(self) -> None:

@@ -232,6 +232,11 @@ def create_app(store: Store) -> FastAPI:
             raise HTTPException(404, f"unknown kind {kind!r}; kinds: {', '.join(INGEST_KINDS)}")
         if not may_write(caller.role, kind):
             raise HTTPException(403, f"the role {caller.role} may not write {kind}")
+        if kind == "actions":
+            # An action carries the name of who took it; through the API that is the caller.
+            raise HTTPException(
+                400, "record actions with POST /api/actions, which signs them with your name"
+            )
         body = await request.body()
         if len(body) > MAX_BODY:
             raise HTTPException(413, f"a batch is at most {MAX_BODY // 1_000_000} MB")
