@@ -100,6 +100,11 @@ class Store(ABC):
         """An Ibis connection to this database, for the control cycle's expressions."""
 
     @abstractmethod
+    def sibling(self) -> Store:
+        """Another connection to the same database, for another thread: a server's threads
+        read in parallel, each through its own (close it when done)."""
+
+    @abstractmethod
     def close(self) -> None:
         """Release the database (and, for DuckDB, its file lock)."""
 
@@ -254,6 +259,15 @@ class DuckDBStore(Store):
 
         return ibis.duckdb.from_connection(self.con)
 
+    def sibling(self) -> DuckDBStore:
+        # A cursor is a connection of its own to the same open database, in this process:
+        # the file lock stays with the process, queries run in parallel.
+        other = object.__new__(DuckDBStore)
+        Store.__init__(other, self.url)
+        other.con = self.con.cursor()
+        other.read_only = self.read_only
+        return other
+
     def close(self) -> None:
         self.con.close()
 
@@ -379,6 +393,9 @@ class PostgresStore(Store):
         import ibis
 
         return ibis.postgres.connect(self.url.target)
+
+    def sibling(self) -> PostgresStore:
+        return PostgresStore(self.url)
 
     def close(self) -> None:
         self.con.close()

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import asdict
 from datetime import UTC, date, datetime
 from typing import Annotated, Any
@@ -19,6 +21,7 @@ from fastapi import Body, FastAPI, Form, HTTPException, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse
 from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ringfence.control import run_cycle
@@ -28,7 +31,7 @@ from ringfence.report.coverage import loop_coverage
 from ringfence.schema import EVENT_TABLES
 from ringfence.schema.events import ACTION_KINDS
 from ringfence.store import Store, StoreError
-from ringfence.store.ingest import LAB_KINDS
+from ringfence.store.ingest import LAB_KINDS, IngestReport
 
 from . import accounts, audit, pages
 from .access import may_write
@@ -84,12 +87,19 @@ class CycleIn(BaseModel):
 
 def create_app(store: Store) -> FastAPI:
     """The application serving `store` (opened read-write by the caller, who closes it)."""
+    database = Database(store)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        database.close()
+
     app = FastAPI(
         title="ringfence",
         description="Epidemic prevention and control: cases, contacts, orders, bulletins.",
         version="0.1.0",
+        lifespan=lifespan,
     )
-    database = Database(store)
     app.state.database = database
 
     @app.middleware("http")
@@ -143,7 +153,7 @@ def create_app(store: Store) -> FastAPI:
         back in the `X-CSRF-Token` header (or a `csrf_token` form field). A browser's form
         is sent on to the command centre, or back to the form with the reason."""
         browser = wants_html(request)
-        with database.use() as s:
+        with database.writing() as s:
             try:
                 secret, caller = accounts.log_in(s, username, password)
             except accounts.TooManyLogins as exc:
@@ -170,7 +180,7 @@ def create_app(store: Store) -> FastAPI:
     @app.post("/logout", name="logout", response_model=None)
     def logout(request: Request, caller: Who) -> Response:
         """End this session."""
-        with database.use() as s:
+        with database.writing() as s:
             accounts.log_out(s, caller)
         response: Response = (
             RedirectResponse("/login", status_code=303) if wants_html(request)
@@ -241,8 +251,12 @@ def create_app(store: Store) -> FastAPI:
         if len(body) > MAX_BODY:
             raise HTTPException(413, f"a batch is at most {MAX_BODY // 1_000_000} MB")
         name, data = _batch_file(kind, request.headers.get("content-type", ""), body)
-        with database.use() as s:
-            report = ingest_batch(s, caller, kind, name, data)
+
+        def store_batch() -> IngestReport:
+            with database.writing() as s:
+                return ingest_batch(s, caller, kind, name, data)
+
+        report = await run_in_threadpool(store_batch)
         return {
             "kind": kind,
             "batch_id": report.batch_id,
@@ -332,14 +346,14 @@ def create_app(store: Store) -> FastAPI:
     def action(caller: Who, body: Annotated[ActionIn, Body()]) -> dict[str, str]:
         """Record a decision about a decision, by the caller, with its reason (an `actions`
         event: the next cycle run applies an override, release or reopen)."""
-        with database.use() as s:
+        with database.writing() as s:
             action_id = record_action(s, caller, body.kind, body.target, body.reason)
         return {"action_id": action_id, "actor": caller.actor}
 
     @app.post("/api/cycle", name="cycle")
     def cycle(caller: Who, body: Annotated[CycleIn, Body()]) -> dict[str, Any]:
         """Run the control cycle now (or as of `as_of`) and store its decisions."""
-        with database.use() as s:
+        with database.writing() as s:
             try:
                 protocol = load_protocol(body.protocol) if body.protocol else last_run(s).protocol
             except ProtocolError as exc:
@@ -357,7 +371,7 @@ def create_app(store: Store) -> FastAPI:
     @app.post("/api/users/{username}/revoke-sessions", name="revoke_sessions")
     def revoke(caller: Who, username: str) -> dict[str, str]:
         """End every session of a user now."""
-        with database.use() as s, s.transaction():
+        with database.writing() as s, s.transaction():
             accounts.revoke_sessions(s, username)
         return {"status": f"sessions of {username} revoked"}
 

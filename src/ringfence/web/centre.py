@@ -46,13 +46,11 @@ class CentreCache:
     def get(self, store: Store) -> CommandCentre:
         """The command centre for the store as it is now (made anew if anything changed)."""
         key = _freshness(store)
+        # One thread makes it; the others wait for it rather than each adding up the city.
         with self._lock:
-            if self._key == key and self._value is not None:
-                return self._value
-        made = make_command_centre(store)
-        with self._lock:
-            self._key, self._value = key, made
-        return made
+            if self._key != key or self._value is None:
+                self._value, self._key = make_command_centre(store), key
+            return self._value
 
 
 def _freshness(store: Store) -> tuple[int, int]:

@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
+from starlette.concurrency import run_in_threadpool
 
 from ringfence.store import Store
 
@@ -22,19 +23,47 @@ SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 
 
 class Database:
-    """The store, used by one request at a time (a DuckDB connection is not shared across
-    threads; the server is DuckDB's single writer)."""
+    """The store as the server's threads use it: each thread reads through a connection of
+    its own, in parallel with the others; changes (ingest, a login, a cycle run) take turns,
+    one at a time in this process (DuckDB has one writer; several server processes on
+    PostgreSQL rely on its own locks and unique keys)."""
 
     def __init__(self, store: Store) -> None:
         self.store = store
-        self._lock = threading.Lock()
         self.centre = CentreCache()
+        self._write = threading.Lock()
+        self._local = threading.local()
+        self._opened: list[Store] = []
+        self._opened_lock = threading.Lock()
+
+    def _own(self) -> Store:
+        """This thread's connection (opened on its first use)."""
+        mine: Store | None = getattr(self._local, "store", None)
+        if mine is None:
+            mine = self.store.sibling()
+            self._local.store = mine
+            with self._opened_lock:
+                self._opened.append(mine)
+        return mine
 
     @contextmanager
     def use(self) -> Iterator[Store]:
-        """The store, for the duration of the block."""
-        with self._lock:
-            yield self.store
+        """A connection for reading (and appending to the audit trail), for the block."""
+        yield self._own()
+
+    @contextmanager
+    def writing(self) -> Iterator[Store]:
+        """A connection for changing the database, the only writer of this process for the
+        block."""
+        with self._write:
+            yield self._own()
+
+    def close(self) -> None:
+        """Close the threads' connections (the store itself stays with its owner)."""
+        with self._opened_lock:
+            for opened in self._opened:
+                opened.close()
+            self._opened.clear()
 
 
 def _caller_of(request: Request) -> Caller:
@@ -58,7 +87,8 @@ def _caller_of(request: Request) -> Caller:
 async def authorised(request: Request) -> Caller:
     """The caller, if the access table lets their role call this route (and, for a change
     made from a browser session, if the request carries the session's CSRF token)."""
-    caller = _caller_of(request)
+    # A database read: off the event loop, so that one slow lookup holds up no one else.
+    caller = await run_in_threadpool(_caller_of, request)
     route = request.scope.get("route")
     name = getattr(route, "name", "")
     if not allowed(name, caller.role):

@@ -16,10 +16,12 @@ import jinja2
 from fastapi import FastAPI, File, Form, HTTPException, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.concurrency import run_in_threadpool
 
 from ringfence.control.why import explain_person, follow_up, last_run
 from ringfence.report.coverage import loop_coverage
 from ringfence.store import StoreError
+from ringfence.store.ingest import IngestReport
 
 from . import audit
 from .access import DECIDERS, STAFF
@@ -196,7 +198,7 @@ def add_pages(app: FastAPI, database: Database) -> None:
     ) -> Response:
         """An epidemiologist confirms or overrides a decision (or reopens a place), with the
         reason; the next cycle run applies an override or a reopening."""
-        with database.use() as store:
+        with database.writing() as store:
             record_action(store, caller, kind, target, reason)
         return RedirectResponse(f"{back}?done={quote(kind)}", status_code=303)
 
@@ -247,7 +249,7 @@ def add_pages(app: FastAPI, database: Database) -> None:
         outcome: Annotated[str, Form(pattern="^(reached|not reached)$")],
     ) -> Response:
         """Record a call's outcome as an action (a note on the person, by the tracer)."""
-        with database.use() as store:
+        with database.writing() as store:
             record_action(store, caller, "note", person_id, f"follow-up: {outcome}")
         return RedirectResponse(f"/follow-up?done={quote(person_id)}", status_code=303)
 
@@ -265,7 +267,7 @@ def add_pages(app: FastAPI, database: Database) -> None:
     @app.post("/site/release", name="site_release", response_model=None)
     def site_release(caller: Who, order_id: Annotated[str, Form(max_length=300)]) -> Response:
         """Record a release of an order at the site; the next cycle run applies it."""
-        with database.use() as store:
+        with database.writing() as store:
             record_action(store, caller, "release", order_id, "released at the site")
         return RedirectResponse(f"/site?done={quote(order_id)}", status_code=303)
 
@@ -286,7 +288,7 @@ def add_pages(app: FastAPI, database: Database) -> None:
         severity: Annotated[str, Form(pattern="^(none|mild|moderate|severe)$")],
     ) -> Response:
         """A member's self-report: temperature and how they feel, as a symptoms event."""
-        with database.use() as store:
+        with database.writing() as store:
             record_rows(store, caller, "symptoms", [{
                 "person_id": caller.person_id, "reported_at": datetime.now(UTC).isoformat(),
                 "severity": severity, "temperature_c": temperature,
@@ -308,8 +310,12 @@ def add_pages(app: FastAPI, database: Database) -> None:
         """Ingest the uploaded (or pasted) file and show its report, refused rows included."""
         data = await file.read() if file is not None and file.filename else text.encode("utf-8")
         name = file.filename if file is not None and file.filename else LAB_PASTE_NAMES[kind]
-        with database.use() as store:
-            report = ingest_batch(store, caller, kind, Path(name).name, data)
+
+        def store_upload() -> IngestReport:
+            with database.writing() as store:
+                return ingest_batch(store, caller, kind, Path(name).name, data)
+
+        report = await run_in_threadpool(store_upload)
         return render("lab.html", caller, title="Lab upload", kinds=LAB_UPLOADS, report=report)
 
     @app.get("/sitrep", name="sitrep_page", response_class=HTMLResponse)
