@@ -227,14 +227,43 @@ def test_a_child_is_never_quarantined_without_a_guardian(tmp_path: Path) -> None
     assert guardian["person_id"] == "A1"
     assert (guardian["start"], guardian["planned_end"]) == (child["start"], child["planned_end"])
     assert guardian["rule"] == "contact.guardian"
-    # At home afterwards the child is with A1, at home already as K1's secondary contact.
+    # At home afterwards A1 stays with the child to the end: A1's own home quarantine (as
+    # K1's secondary contact) ends sooner than K1's.
     home = d.one("orders", person_id="K1", kind="quarantine_home")
-    with_child = d.one("orders", person_id="A1", kind="quarantine_home")
-    assert with_child["start"] <= home["start"] < with_child["planned_end"]
+    own = d.one("orders", person_id="A1", kind="quarantine_home", guardian_of=None)
+    assert own["planned_end"] < home["planned_end"]
+    with_child = d.one("orders", guardian_of="K1", kind="quarantine_home")
+    assert with_child["person_id"] == "A1"
+    assert (with_child["start"], with_child["planned_end"]) == (home["start"], home["planned_end"])
     # K2's mother is a close contact herself, confined with the child: no one else is ordered;
     # the father, living with two close contacts, is their secondary contact at home.
     assert not d.of("orders", guardian_of="K2")
     assert [o["rule"] for o in d.of("orders", person_id="A2")] == ["contact.secondary"]
+
+
+@scenario
+def guardian_confined_for_less_time() -> tuple[Scenario, str, str]:
+    # Found by the digital twin: the mother's own quarantine ends two days before her
+    # son's, so being confined "already" at his start did not mean staying with him.
+    s = Scenario().place("REST").place("MARKET").person("C1").person("C2")
+    s.person("M3", "H3", birth_year=1985).person("K3", "H3", birth_year=2014)
+    s.visit("C1", "REST", "2022-01-16 12:00", "2022-01-16 13:00")
+    s.visit("M3", "REST", "2022-01-16 12:00", "2022-01-16 13:00")
+    s.visit("C2", "MARKET", "2022-01-17 18:00", "2022-01-17 19:00")
+    s.visit("K3", "MARKET", "2022-01-17 18:00", "2022-01-17 19:00")
+    s.test("C1", "2022-01-18 08:00", "2022-01-18 14:00", "positive", ct=24)
+    s.test("C2", "2022-01-18 08:00", "2022-01-18 14:00", "positive", ct=26)
+    return s, "zero-covid-2022", "2022-01-19 12:00"
+
+
+def test_a_guardian_stays_for_all_of_the_childs_quarantine(tmp_path: Path) -> None:
+    d = decide("guardian_confined_for_less_time", tmp_path)
+    child = d.one("orders", person_id="K3", kind="quarantine_central", guardian_of=None)
+    own = d.one("orders", person_id="M3", kind="quarantine_central", guardian_of=None)
+    assert own["planned_end"] < child["planned_end"]
+    guardian = d.one("orders", guardian_of="K3", kind="quarantine_central")
+    assert guardian["person_id"] == "M3"
+    assert (guardian["start"], guardian["planned_end"]) == (child["start"], child["planned_end"])
 
 
 def _loop_room(s: Scenario, case: str, contact: str, night: str, confirmed: str) -> None:

@@ -735,6 +735,78 @@ def linelist(
     _run(debug, step)
 
 
+@app.command()
+def simulate(
+    scenario: Annotated[
+        str, typer.Argument(help="A bundled scenario (city-small, loop-small, homogeneous) or "
+                            "a scenario TOML file.")
+    ],
+    protocols: Annotated[
+        list[str] | None,
+        typer.Option("--protocol", "-p", help="A protocol to try (preset or file); repeat to "
+                     "compare several; `none` is no control at all [default: none]."),
+    ] = None,
+    runs: Annotated[int, typer.Option(min=1, max=1_000, help="Seeds per protocol.")] = 1,
+    seed: Annotated[int, typer.Option(help="The first seed (then seed+1, ...).")] = 1,
+    persons: Annotated[
+        int | None, typer.Option(min=10, help="Override the scenario's population.")
+    ] = None,
+    days: Annotated[int | None, typer.Option(min=1, help="Override the scenario's days.")] = None,
+    out_file: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Write the report: .html or .json.")
+    ] = None,
+    debug: DebugOption = False,
+) -> None:
+    """Try protocols on the digital twin: the same control cycle that runs the outbreak,
+    inside a simulated city or loop, several seeds each, with what each costs and prevents.
+
+    Example: ringfence simulate city-small -p none -p zero-covid-2022 --runs 5 -o compare.html
+    """
+    import dataclasses
+    import json
+
+    from ringfence.twin import ScenarioError, load_scenario
+    from ringfence.twin.compare import METRICS, NO_CONTROL, compare
+
+    def step() -> None:
+        try:
+            chosen = load_scenario(scenario)
+        except ScenarioError as exc:
+            raise UsageError(str(exc)) from None
+        chosen = dataclasses.replace(
+            chosen, persons=persons or chosen.persons, days=days or chosen.days
+        )
+        names = protocols or [NO_CONTROL]
+        loaded = [None if n == NO_CONTROL else _protocol(n) for n in names]
+        total = len(loaded) * runs * chosen.days
+        done = [0]
+        with progress_bar(err, "simulate", steps=True) as advance:
+
+            def tick(name: str, run_seed: int, day: int, days_: int) -> None:
+                done[0] += 1
+                advance(done[0], total)
+
+            result = compare(chosen, loaded, runs, seed, tick)
+        spread = result.spread()
+        for name in result.protocols:
+            out.print(f"{name}:", markup=False)
+            for key, label in METRICS:
+                cell = spread[name][key]
+                shown = "never" if cell["mean"] is None else (
+                    f"{cell['mean']:,.1f} ({cell['low']:,.0f}–{cell['high']:,.0f})")
+                out.print(f"  {label}: {shown}", markup=False)
+        if out_file is not None:
+            if out_file.suffix == ".json":
+                out_file.write_text(json.dumps(result.to_json(), indent=2) + "\n")
+            elif out_file.suffix in (".html", ".htm"):
+                out_file.write_text(result.to_html(), encoding="utf-8")
+            else:
+                raise UsageError(f"--out {out_file}: write .html or .json")
+            err.print(f"report written to {out_file}", markup=False)
+
+    _run(debug, step)
+
+
 user_app = typer.Typer(
     name="user", help="Users of the web app: add, remove, issue and revoke tokens.",
     no_args_is_help=True,

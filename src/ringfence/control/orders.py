@@ -380,8 +380,8 @@ def settle(ctx: Context, orders: ir.Table, cases: ir.Table) -> ir.Table:
 
 def with_guardians(ctx: Context, orders: ir.Table) -> ir.Table:
     """A child below the protocol's age is never confined alone: unless an adult of the
-    household is confined the same way at that time already, the first adult (by id) is
-    ordered to stay with the child, for the same kind and time."""
+    household is confined the same way for all of the child's order already, the first
+    adult (by id) is ordered to stay with the child, for the same kind and time."""
     persons = ctx.events("persons").select("person_id", "household_id", "birth_year")
     child_age = ctx.param("contact.child_age").cast("int64")
     children = orders.filter(orders.kind.isin(CONFINING) & orders.guardian_of.isnull()).join(
@@ -403,15 +403,20 @@ def with_guardians(ctx: Context, orders: ir.Table) -> ir.Table:
         .filter(
             lambda t: (
                 (t.busy_start <= t.start)
-                & (ibis.coalesce(t.busy_released, t.busy_end, FAR_FUTURE) > t.start)
+                & (
+                    ibis.coalesce(t.busy_released, t.busy_end, FAR_FUTURE)
+                    >= ibis.coalesce(t.released_at, t.planned_end, FAR_FUTURE)
+                )
             )
         )
-        .select("person_id", "start", "guardian")
+        .select("person_id", "kind", "start", "guardian")
         .distinct()
     )
-    # An adult of the household already confined at that time is with the child already.
-    accompanied = busy.select("person_id", "start").distinct()
-    free = candidates.anti_join(accompanied, ["person_id", "start"])
+    # An adult of the household confined the same way for the whole of the child's order is
+    # with the child already; one whose confinement ends sooner would leave the child alone.
+    # Per kind: an adult at home with the child is no company in a quarantine hotel.
+    accompanied = busy.select("person_id", "kind", "start").distinct()
+    free = candidates.anti_join(accompanied, ["person_id", "kind", "start"])
     # An adult who is a case, isolated or in hospital otherwise than the child, cannot be
     # the one who stays with the child.
     cases_confined = orders.filter(orders.kind.isin(["isolation", "hospital"])).select(

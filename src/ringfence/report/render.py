@@ -143,6 +143,11 @@ def _page(title: str, body: str, *, compact: bool = False, charts: list[Chart] |
     )  # fmt: skip
 
 
+def standalone_page(title: str, markdown_body: str, charts: list[Chart]) -> str:
+    """A self-contained page of Markdown text and interactive charts (everything inline)."""
+    return _page(title, to_html_fragment(markdown_body), charts=charts, interactive=True)
+
+
 def bulletin_html(bulletin: dict[str, Any]) -> str:
     """The bulletin as one self-contained HTML page (one A4 page when printed)."""
     title = f"Daily bulletin, {_day(bulletin['report_day'])}"

@@ -83,8 +83,8 @@ def build_population(s: Scenario, rng: np.random.Generator) -> Population:
 def _households(s: Scenario, rng: np.random.Generator, n: int) -> tuple[Ints, Ints]:
     """Household of each person and the size of each person's household."""
     sizes = np.arange(1, len(s.household_sizes) + 1)
-    mean = float(np.dot(sizes, s.household_sizes))
-    drawn = rng.choice(sizes, size=int(n / mean) + 10, p=np.asarray(s.household_sizes))
+    # n households of one person or more always hold n people; the surplus is cut off.
+    drawn = rng.choice(sizes, size=n, p=np.asarray(s.household_sizes))
     ends = np.cumsum(drawn)
     keep = int(np.searchsorted(ends, n)) + 1
     drawn = drawn[:keep]
