@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 from fastapi import Body, FastAPI, Form, HTTPException, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -81,8 +81,57 @@ class CycleIn(BaseModel):
     """Run the control cycle: as of an instant (default now), under a protocol (default the
     last run's)."""
 
-    as_of: datetime | None = None
+    as_of: datetime | None = Field(
+        default=None, description="An instant from 1900 to 2199 (without an offset: local time)."
+    )
     protocol: str | None = Field(default=None, max_length=200, description="A preset name.")
+
+    @field_validator("as_of")
+    @classmethod
+    def _within_the_calendar(cls, value: datetime | None) -> datetime | None:
+        # A run as of year 1 or 9999 overflows the calendar in its report windows (the day
+        # before or after is out of range): refused here, before it is stored and every
+        # bulletin page fails on it.
+        if value is not None:
+            year = (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(UTC).year
+            if not EARLIEST_RUN <= year < LATEST_RUN:
+                raise ValueError(f"as_of must be from {EARLIEST_RUN} to {LATEST_RUN - 1}")
+        return value
+
+
+EARLIEST_RUN, LATEST_RUN = 1900, 2200
+"""The years a cycle may be run as of (the last one excluded)."""
+
+
+class Error(BaseModel):
+    """An error, never a stack trace."""
+
+    error: str = Field(description="What went wrong, for a person to read.")
+    fields: list[dict[str, str]] | None = Field(
+        default=None,
+        description="For a request that is not valid: each `field` that is not, and the `reason`.",
+    )
+
+
+def error_response(description: str, **extra: Any) -> dict[str, Any]:
+    """An error answer as the schema declares it: JSON for an API client, a page for a
+    browser (`Accept: text/html`), whatever the route answers when all is well."""
+    content = {
+        "application/json": {"schema": Error.model_json_schema()},
+        "text/html": {"schema": {"type": "string"}},
+    }
+    return {"description": description, "content": content, **extra}
+
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    400: error_response("The body or the cursor cannot be read."),
+    401: error_response("Not logged in, or the bearer token is unknown or revoked."),
+    403: error_response("The role may not do this, or the CSRF token is missing or wrong."),
+    404: error_response("No such thing."),
+    409: error_response("The store refused (for example, no cycle has run yet)."),
+    422: error_response("The request is not valid; `fields` says which fields and why."),
+}
+"""The errors any route may answer (every route is behind the access table)."""
 
 
 def create_app(store: Store) -> FastAPI:
@@ -98,6 +147,7 @@ def create_app(store: Store) -> FastAPI:
         title="ringfence",
         description="Epidemic prevention and control: cases, contacts, orders, bulletins.",
         version="0.1.0",
+        responses=ERRORS,
         lifespan=lifespan,
     )
     app.state.database = database
@@ -143,7 +193,12 @@ def create_app(store: Store) -> FastAPI:
         log.error("unexpected %s on %s %s", type(exc).__name__, request.method, request.url.path)
         return JSONResponse({"error": "internal error"}, 500)
 
-    @app.post("/login", name="login", response_model=None)
+    @app.post("/login", name="login", response_model=None, responses={
+        303: pages.REDIRECT,
+        429: error_response("Too many failed logins for this user lately.", headers={
+            "Retry-After": {"description": "Seconds to wait.", "schema": {"type": "integer"}}
+        }),
+    })  # fmt: skip
     def login(
         request: Request,
         username: Annotated[str, Form(max_length=200)],
@@ -177,7 +232,7 @@ def create_app(store: Store) -> FastAPI:
         )  # fmt: skip
         return response
 
-    @app.post("/logout", name="logout", response_model=None)
+    @app.post("/logout", name="logout", response_model=None, responses={303: pages.REDIRECT})
     def logout(request: Request, caller: Who) -> Response:
         """End this session."""
         with database.writing() as s:
@@ -232,7 +287,8 @@ def create_app(store: Store) -> FastAPI:
             audit.record(s, caller, "read", "persons", [person_id])
         return {"person_id": person_id, "lines": lines}
 
-    @app.post("/api/ingest/{kind}", name="ingest")
+    @app.post("/api/ingest/{kind}", name="ingest",
+              responses={413: error_response("The batch is larger than 100 MB.")})  # fmt: skip
     async def ingest(caller: Who, kind: str, request: Request) -> dict[str, Any]:
         """Ingest a batch of events of `kind` with the command line's checks: a JSON array
         of rows (row N is line N of the report), CSV text, or JSON Lines; for `fhir` a

@@ -102,6 +102,24 @@ def _command_centre(database: Database, caller: Caller, title: str) -> HTMLRespo
                   missing="", charts=list(centre.charts))  # fmt: skip
 
 
+class SVGResponse(Response):
+    """A chart, as SVG."""
+
+    media_type = "image/svg+xml"
+
+
+REDIRECT: dict[str, Any] = {
+    "description": "Sent on to a page (a browser's form, or a page not for the caller).",
+    "headers": {"Location": {"description": "The page.", "schema": {"type": "string"}}},
+}
+SENT_ON: dict[str, Any] = {
+    "status_code": 303,
+    "response_class": RedirectResponse,
+    "responses": {303: REDIRECT},
+}
+"""A form that records something and sends the browser on to the page that shows it."""
+
+
 def add_pages(app: FastAPI, database: Database) -> None:
     """Add the pages and the static files (htmx, the style sheet) to `app`."""
     static = resources.files("ringfence.web").joinpath("static")
@@ -115,7 +133,7 @@ def add_pages(app: FastAPI, database: Database) -> None:
         """The login form."""
         return login_form(request)
 
-    @app.get("/", name="home", response_model=None)
+    @app.get("/", name="home", response_class=HTMLResponse, responses={303: REDIRECT})
     def home(caller: Who) -> Response:
         """The command centre: today's bulletin (staff); everyone else, the public one."""
         if caller.role not in STAFF:
@@ -127,7 +145,7 @@ def add_pages(app: FastAPI, database: Database) -> None:
         """The public bulletin: aggregates only."""
         return _command_centre(database, caller, "Daily bulletin")
 
-    @app.get("/charts/{name}.svg", name="chart")
+    @app.get("/charts/{name}.svg", name="chart", response_class=SVGResponse)
     def chart(caller: Who, name: str) -> Response:
         """A chart of the command centre (aggregates only), as SVG."""
         if name not in CHART_NAMES:
@@ -136,7 +154,7 @@ def add_pages(app: FastAPI, database: Database) -> None:
             drawn = database.centre.get(store).charts.get(name)
         if drawn is None:
             raise HTTPException(404, "no data for this chart yet")
-        return Response(drawn, media_type="image/svg+xml")
+        return SVGResponse(drawn)
 
     @app.get("/cases", name="cases_page", response_class=HTMLResponse)
     def cases_page(caller: Who) -> HTMLResponse:
@@ -188,7 +206,7 @@ def add_pages(app: FastAPI, database: Database) -> None:
                       actions=[_local(a, zone) for a in actions], deciders=DECIDERS,
                       done=done)  # fmt: skip
 
-    @app.post("/actions", name="decide")
+    @app.post("/actions", name="decide", **SENT_ON)
     def decide(
         caller: Who,
         kind: Annotated[str, Form(pattern="^(confirm|override|reopen|note)$")],
@@ -242,7 +260,7 @@ def add_pages(app: FastAPI, database: Database) -> None:
         return render("follow_up.html", caller, title="Follow-up", items=items, day=day,
                       done=done)  # fmt: skip
 
-    @app.post("/follow-up/outcome", name="follow_up_outcome", response_model=None)
+    @app.post("/follow-up/outcome", name="follow_up_outcome", **SENT_ON)
     def follow_up_outcome(
         caller: Who,
         person_id: Annotated[str, Form(max_length=200)],
@@ -264,7 +282,7 @@ def add_pages(app: FastAPI, database: Database) -> None:
         return render("site.html", caller, title="Roster", orders=[_local(o, zone) for o in orders],
                       done=done)  # fmt: skip
 
-    @app.post("/site/release", name="site_release", response_model=None)
+    @app.post("/site/release", name="site_release", **SENT_ON)
     def site_release(caller: Who, order_id: Annotated[str, Form(max_length=300)]) -> Response:
         """Record a release of an order at the site; the next cycle run applies it."""
         with database.writing() as store:
@@ -281,7 +299,7 @@ def add_pages(app: FastAPI, database: Database) -> None:
             audit.record(store, caller, "read", "persons", [person])
         return render("me.html", caller, title="My status", lines=lines, done=done)
 
-    @app.post("/me/report", name="my_report", response_model=None)
+    @app.post("/me/report", name="my_report", **SENT_ON)
     def my_report(
         caller: Who,
         temperature: Annotated[float, Form(ge=34, le=43)],
