@@ -13,6 +13,7 @@ import json
 import math
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -198,3 +199,38 @@ def test_the_simulate_command_compares_protocols(tmp_path: Path) -> None:
     assert "protocols compared" in html.read_text() and "chart-infections" in html.read_text()
     bad = CliRunner().invoke(cli, ["simulate", "nowhere"])
     assert bad.exit_code == 2 and "no scenario 'nowhere'" in bad.stderr
+
+
+def test_compiled_steps_reused_across_days_decide_exactly_as_compiled_afresh(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ringfence.control import cycle
+
+    scenario = dataclasses.replace(load_scenario("city-small"), persons=2_000, days=5,
+                                   seed_infections=10)  # fmt: skip
+    protocol = load_protocol("zero-covid-2022")
+
+    def decisions(folder: Path) -> dict[str, list[tuple[object, ...]]]:
+        folder.mkdir()
+        world, done = World(scenario, 5), set[str]()
+        with open_store(folder / "twin.duckdb", create=True) as store:
+            for day in range(scenario.days):
+                events = world.step(day)
+                as_of = world.end_of_day(day)
+                store_events(store, events, folder / f"day-{day}", as_of)
+                run_cycle(store, protocol, as_of)
+                world.obey(*orders_in_force(store, as_of, done))
+            return {
+                t: sorted(store.fetchall(f'SELECT * FROM "{t}"'), key=repr)
+                for t in ("cases", "contacts", "orders", "test_plans", "risk_areas", "alerts")
+            }
+
+    reused = decisions(tmp_path / "reused")
+    class Afresh(cycle.CompiledSteps):
+        def sql(self, key: object, now: str, expr: Any, dialect: str) -> str:
+            return super().sql(None, now, expr, dialect)
+
+    monkeypatch.setattr(cycle, "COMPILED", Afresh())
+    fresh = decisions(tmp_path / "fresh")
+    assert reused["cases"] and reused["orders"]
+    assert reused == fresh

@@ -58,11 +58,70 @@ def fetch(store: Store, expr: ir.Table) -> list[dict[str, Any]]:
     return store.fetch_records(ibis.to_sql(expr, dialect=sql_dialect(store)))
 
 
+class CompiledSteps:
+    """The SQL of each step, compiled once per protocol, engine and period, for runs at other
+    moments.
+
+    Compiling a run's Ibis expressions to SQL takes longer than running them on a small
+    city (seconds), and a digital twin runs the cycle every simulated day. Between two runs
+    of one protocol on one engine only the moment differs, as one literal: the SQL is
+    compiled once and the literal swapped. Everything else a step's SQL depends on is the
+    key: the protocol's fingerprint, the amendments in force, the UTC offset and the year
+    (ages are counted in years). A swap that does not find the literal exactly where it was
+    compiled is not trusted: the step is compiled afresh.
+    """
+
+    def __init__(self) -> None:
+        self._sql: dict[tuple[Any, ...], tuple[str, str]] = {}
+
+    @staticmethod
+    def literal(moment: datetime, dialect: str) -> str:
+        """How `moment` is written in the SQL of `dialect`."""
+        probe = ibis.table({"t": "timestamp('UTC')"}, name="probe")
+        sql = ibis.to_sql(probe.filter(probe.t == _moment(moment)), dialect=dialect)
+        return str(sql.rsplit("=", 1)[1].strip())
+
+    def sql(self, key: tuple[Any, ...] | None, now: str, expr: ir.Expr, dialect: str) -> str:
+        """The SQL of `expr`, the step `key` of a run whose moment is written `now` (no key:
+        compiled afresh, not kept)."""
+        if key is None:
+            return str(ibis.to_sql(expr, dialect=dialect))
+        cached = self._sql.get(key)
+        if cached is not None:
+            sql, then = cached
+            if then == now:
+                return sql
+            if then in sql and now not in sql:
+                return sql.replace(then, now)
+        sql = str(ibis.to_sql(expr, dialect=dialect))
+        if now in sql:
+            self._sql[key] = (sql, now)
+        return sql
+
+
+def _moment(moment: datetime) -> ir.TimestampScalar:
+    return ibis.literal(moment.astimezone(UTC), type="timestamp('UTC')")
+
+
+def _period(ctx: Context) -> tuple[Any, ...]:
+    """What a step's SQL depends on besides the moment."""
+    in_force = sum(1 for a in ctx.protocol.amendments if a.starts_at <= ctx.as_of)
+    return (ctx.protocol.fingerprint(), in_force, ctx.utc_offset, ctx.as_of.year)
+
+
+COMPILED = CompiledSteps()
+"""The compiled steps of this process's runs."""
+
+
 class Runner:
     """Compiles each step for the store's engine and keeps its result for the next steps."""
 
     def __init__(
-        self, store: Store, progress: Progress | None = None, total: int = BASE_STEPS
+        self,
+        store: Store,
+        progress: Progress | None = None,
+        total: int = BASE_STEPS,
+        ctx: Context | None = None,
     ) -> None:
         self.store = store
         self.dialect = sql_dialect(store)
@@ -70,6 +129,13 @@ class Runner:
         self.step_seconds: dict[str, float] = {}
         self.progress = progress
         self.total = total
+        # The key of this run's steps in the compiled cache (none without a context).
+        self.period = (self.dialect, *_period(ctx)) if ctx is not None else None
+        self.now = COMPILED.literal(ctx.as_of, self.dialect) if ctx is not None else ""
+
+    def _sql(self, kind: str, name: str, expr: ir.Expr) -> str:
+        key = (kind, name, *self.period) if self.period is not None else None
+        return COMPILED.sql(key, self.now, expr, self.dialect)
 
     def keep(self, name: str, expr: ir.Table) -> ir.Table:
         """Run step `name` and keep its rows in a temporary table."""
@@ -77,7 +143,7 @@ class Runner:
         if self.progress is not None:
             self.progress(name, len(self.kept), self.total)
         table = f"rf_cycle_{name}"
-        sql = ibis.to_sql(expr, dialect=self.dialect)
+        sql = self._sql("keep", name, expr)
         self.store.execute(f"DROP TABLE IF EXISTS {table}")
         self.store.execute(f"CREATE TEMP TABLE {table} AS {sql}")
         self.kept.append(table)
@@ -88,7 +154,7 @@ class Runner:
         """Replace the rows of decision table `name` with those of `expr`."""
         started = time.perf_counter()
         columns = [c.name for c in TABLES[name].columns]
-        sql = ibis.to_sql(expr.select(*columns), dialect=self.dialect)
+        sql = self._sql("replace", name, expr.select(*columns))
         quoted = ", ".join(f'"{c}"' for c in columns)
         self.store.execute(f'DELETE FROM "{name}"')
         self.store.execute(f'INSERT INTO "{name}" ({quoted}) {sql}')
@@ -109,7 +175,7 @@ def run_cycle(
         raise ValueError("as_of must carry a time zone (use the protocol's local time)")
     ctx = Context(protocol, as_of.astimezone(UTC))
     started_at = datetime.now(UTC)
-    runner = Runner(store, progress)
+    runner = Runner(store, progress, ctx=ctx)
     with store.transaction():
         decisions = decide(ctx, runner)
         for name, expr in decisions.items():
