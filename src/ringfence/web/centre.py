@@ -1,9 +1,10 @@
 """The command centre: the bulletin of the last cycle run and its two charts (the epi curve
-and Rt), made once per run and kept until the next run or the next ingested batch.
+and Rt), made once per run and kept until the next run.
 
 The bulletin adds up a city's day (seconds at a million people); a dashboard opened by fifty
-people must not add it up fifty times. What it is made from changes only when the cycle runs
-again or a batch of events is stored, so that pair is the cache's key.
+people must not add it up fifty times, nor again for every batch of results a lab sends. The
+command centre shows the bulletin of a cycle run (it says which), as the published bulletin
+does: the next run makes it anew.
 """
 
 from __future__ import annotations
@@ -13,14 +14,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from ringfence.control.why import last_run
 from ringfence.report import charts
 from ringfence.report.bulletin import build_bulletin, bulletin_data
 from ringfence.report.render import bulletin_markdown, to_html_fragment
 from ringfence.report.series import epi_curve, series_start
 from ringfence.report.trends import rt_series
-from ringfence.store import Store
-from ringfence.store.migrations import BATCHES_TABLE
+from ringfence.store import Store, StoreError
+from ringfence.store.migrations import RUNS_TABLE
 
 CHART_NAMES = ("epi-curve", "rt")
 
@@ -36,11 +36,11 @@ class CommandCentre:
 
 
 class CentreCache:
-    """The command centre of the last run, made at most once per (run, last batch)."""
+    """The command centre of the last run, made at most once per run."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._key: tuple[int, int] | None = None
+        self._key: int | None = None
         self._value: CommandCentre | None = None
 
     def get(self, store: Store) -> CommandCentre:
@@ -53,11 +53,12 @@ class CentreCache:
             return self._value
 
 
-def _freshness(store: Store) -> tuple[int, int]:
-    """The last cycle run and the last stored batch: the centre changes when either does."""
-    run = last_run(store).run_id
-    batch = store.fetchall(f"SELECT coalesce(max(batch_id), 0) FROM {BATCHES_TABLE}")[0][0]
-    return run, int(batch)
+def _freshness(store: Store) -> int:
+    """The last cycle run (one indexed lookup: this is asked on every page view)."""
+    run = store.fetchall(f"SELECT max(run_id) FROM {RUNS_TABLE}")[0][0]
+    if run is None:
+        raise StoreError("the control cycle has not run on this database; run `ringfence cycle`")
+    return int(run)
 
 
 def make_command_centre(store: Store) -> CommandCentre:

@@ -22,48 +22,70 @@ CSRF_HEADER = "x-csrf-token"
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 
 
-class Database:
-    """The store as the server's threads use it: each thread reads through a connection of
-    its own, in parallel with the others; changes (ingest, a login, a cycle run) take turns,
-    one at a time in this process (DuckDB has one writer; several server processes on
-    PostgreSQL rely on its own locks and unique keys)."""
+POOL_SIZE = 8
+"""Connections a server process keeps: enough to keep two cores busy while some requests
+wait on the network, few enough that several processes stay far below PostgreSQL's limit
+on connections (100 by default)."""
 
-    def __init__(self, store: Store) -> None:
+
+class Database:
+    """The store as the server's threads use it: a bounded pool of connections of its own
+    (DuckDB cursors on the open file, or PostgreSQL connections), each used by one request at
+    a time, so that requests are answered in parallel; changes (ingest, a login, a cycle run)
+    take turns, one at a time in this process (DuckDB has one writer; several server
+    processes on PostgreSQL rely on its own locks and unique keys)."""
+
+    def __init__(self, store: Store, size: int = POOL_SIZE) -> None:
         self.store = store
         self.centre = CentreCache()
         self._write = threading.Lock()
-        self._local = threading.local()
+        self._idle: list[Store] = []
         self._opened: list[Store] = []
-        self._opened_lock = threading.Lock()
+        self._free = threading.BoundedSemaphore(size)
+        self._lock = threading.Lock()
 
-    def _own(self) -> Store:
-        """This thread's connection (opened on its first use)."""
-        mine: Store | None = getattr(self._local, "store", None)
-        if mine is None:
-            mine = self.store.sibling()
-            self._local.store = mine
-            with self._opened_lock:
-                self._opened.append(mine)
-        return mine
+    @contextmanager
+    def _connection(self) -> Iterator[Store]:
+        """A connection of the pool for the block (opened when none is idle; a request
+        waits when all are in use)."""
+        with self._free:
+            with self._lock:
+                connection = self._idle.pop() if self._idle else None
+            if connection is None:
+                connection = self.store.sibling()
+                with self._lock:
+                    self._opened.append(connection)
+            try:
+                yield connection
+            finally:
+                with self._lock:
+                    self._idle.append(connection)
 
     @contextmanager
     def use(self) -> Iterator[Store]:
         """A connection for reading (and appending to the audit trail), for the block."""
-        yield self._own()
+        with self._connection() as connection:
+            yield connection
 
     @contextmanager
     def writing(self) -> Iterator[Store]:
         """A connection for changing the database, the only writer of this process for the
         block."""
-        with self._write:
-            yield self._own()
+        with self._write, self._connection() as connection:
+            yield connection
+
+    @property
+    def connections(self) -> int:
+        """How many connections the pool has opened."""
+        return len(self._opened)
 
     def close(self) -> None:
-        """Close the threads' connections (the store itself stays with its owner)."""
-        with self._opened_lock:
+        """Close the pool's connections (the store itself stays with its owner)."""
+        with self._lock:
             for opened in self._opened:
                 opened.close()
             self._opened.clear()
+            self._idle.clear()
 
 
 def _caller_of(request: Request) -> Caller:
