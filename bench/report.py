@@ -787,7 +787,11 @@ class Bench:
 
     # -- setup --------------------------------------------------------------------------
     def pin_code(self) -> None:
-        """Measure one version of ringfence from start to end (see `harness.snapshot_code`)."""
+        """Measure one version of ringfence from start to end (see `harness.snapshot_code`).
+        A caller that pinned the code already (bench/web_load.py builds its city here) sets
+        `code` and `env` first and keeps them."""
+        if self.code:
+            return
         self.code, copy, snapshot = snapshot_code(
             self.workdir, Path(__file__).resolve(), "report", self.args.no_snapshot
         )

@@ -88,6 +88,8 @@ class World:
     reports_symptoms: Bools = field(init=False)
     clinic_tested: Bools = field(init=False)
     plan: Plan = field(init=False)
+    beta: Floats = field(init=False)
+    """Each place's transmission rate, by its kind."""
     counts: list[DayCounts] = field(default_factory=list)
     serial: int = 0
     held_results: Columns | None = None
@@ -113,6 +115,7 @@ class World:
         self.reports_symptoms = self.rng.random(n) < s.symptom_reporting
         self.clinic_tested = np.zeros(n, dtype=bool)
         self.plan = Plan.empty()
+        self.beta = np.array([s.beta_per_hour.get(k, 0.0) for k in self.people.places.kind])
         self._seed_infections()
         zone = ZoneInfo(s.timezone)
         self.t0 = int(datetime.combine(s.start, time(0), tzinfo=zone).timestamp())
@@ -144,8 +147,9 @@ class World:
         """Simulate day `day` and return its events by table (none unless `record`)."""
         present = self.people.arrives_day <= day
         free = present & (self.confined == FREE)
+        level = self.infections.infectiousness(day)
         who, where, start, minutes = self._visits(day, free)
-        new = self._transmit(day, present, who, where, minutes)
+        new = self._transmit(day, level * present, present, who, where, minutes)
         events: dict[str, Columns] = {}
         if record:
             events = self._events(day, who, where, start, minutes)
@@ -153,7 +157,7 @@ class World:
             DayCounts(
                 day=day,
                 new_infections=int(new),
-                infectious=int(np.count_nonzero(self.infections.infectiousness(day) > 0)),
+                infectious=int(np.count_nonzero(level > 0)),
                 isolated=int(np.count_nonzero(self.ordered == 2)),
                 quarantined=int(np.count_nonzero(self.ordered == 1)),
                 places_closed=int(np.count_nonzero(self.closed)),
@@ -206,19 +210,18 @@ class World:
         open_ = ~self.closed[where]
         return who[open_], where[open_], start[open_], minutes[open_]
 
-    def _transmit(self, day: int, present: Bools, who: Ints, where: Ints, minutes: Floats
-                  ) -> int:  # fmt: skip
-        """Infect today's susceptible agents from the infectious ones they shared a place or
-        a home with; returns how many were infected."""
+    def _transmit(self, day: int, level: Floats, present: Bools, who: Ints, where: Ints,
+                  minutes: Floats) -> int:  # fmt: skip
+        """Infect today's susceptible agents from the infectious ones (at `level` today) they
+        shared a place or a home with; returns how many were infected."""
         s, p, inf = self.scenario, self.people, self.infections
-        level = inf.infectiousness(day) * present
         places = p.places.count
         infectious_minutes = np.bincount(where, weights=level[who] * minutes, minlength=places)
         # Who met whom at a place is not known, only who was there: each visitor meets the
         # place's mix, the share of its person-minutes that were infectious.
         crowd = np.bincount(where, weights=minutes, minlength=places)
         share = np.divide(infectious_minutes, crowd, out=np.zeros(places), where=crowd > 0)
-        beta = np.array([s.beta_per_hour.get(k, 0.0) for k in p.places.kind])
+        beta = self.beta
         hazard: Floats = np.bincount(who, weights=beta[where] * minutes / 60 * share[where],
                                      minlength=p.count).astype(np.float64)  # fmt: skip
         at_home = present & (self.confined != AWAY) & (p.hotel < 0)
