@@ -139,7 +139,8 @@ def _band(rows: list[dict[str, Any]], field: str) -> dict[str, Any]:
     ]  # fmt: skip
     base = alt.Chart(alt.InlineData(values=summary), width=640, height=220)
     band = base.mark_area(opacity=0.25).encode(
-        x=alt.X("day:Q", title="day"), y=alt.Y("low:Q", title=field), y2="high:Q",
+        x=alt.X("day:Q", title="day", axis=alt.Axis(tickMinStep=1, format="d")),
+        y=alt.Y("low:Q", title=field), y2="high:Q",
         color="protocol:N",
     )  # fmt: skip
     line = base.mark_line().encode(x="day:Q", y="median:Q", color="protocol:N")
