@@ -20,6 +20,9 @@ Bools = npt.NDArray[np.bool_]
 Floats = npt.NDArray[np.float64]
 
 CITY_ANCHORS = ("workplace", "school")
+ROOMS_PER_FLOOR = 20
+VENUE_SIZE = 100
+"""About how many members work at one venue (a competition hall's team area, a media room)."""
 LOOP_GROUPS = ("athlete", "official", "media", "staff")
 
 
@@ -30,6 +33,8 @@ class Places:
     kind: npt.NDArray[np.str_]
     district: Ints
     by_kind_district: dict[tuple[str, int], Ints]
+    parent: Ints | None = None
+    """The place each one is part of (a room's floor, a floor's hotel; -1: none)."""
 
     @property
     def count(self) -> int:
@@ -62,7 +67,9 @@ class Population:
     arrives_day: Ints
     """For a loop: the day each member arrives (0 for everyone in a city)."""
     hotel: Ints
-    """For a loop: the hotel each member sleeps at (-1 in a city: they sleep at home)."""
+    """For a loop: the room each member sleeps in (-1 in a city: they sleep at home)."""
+    dining: Ints
+    """For a loop: the dining hall of each member's hotel (-1 in a city)."""
     places: Places
 
     @property
@@ -148,22 +155,45 @@ def _city(s: Scenario, rng: np.random.Generator) -> Population:
         birth_year=birth_year.astype(np.int64), child=child,
         group=np.full(n, "resident", dtype="<U10"), anchor=anchor, anchor_minutes=minutes,
         anchor_weekdays_only=np.ones(n, dtype=bool), arrives_day=np.zeros(n, dtype=np.int64),
-        hotel=np.full(n, -1, dtype=np.int64), places=places,
+        hotel=np.full(n, -1, dtype=np.int64), dining=np.full(n, -1, dtype=np.int64),
+        places=places,
     )  # fmt: skip
 
 
 def _loop(s: Scenario, rng: np.random.Generator) -> Population:
-    """Members of a closed loop: one room each (a household of one), a hotel per group, a
-    venue to work at every day, arriving over the first `arrival_days`."""
+    """Members of a closed loop: a hotel per group, its floors of 20 single rooms (a room is
+    a household of one) and its dining hall; venues of about 100 people to work at every
+    day; buses of the scenario's capacity; arrivals over the first `arrival_days`."""
     n = s.persons
     names = list(s.groups)
     group = np.asarray(names, dtype="<U10")[rng.choice(len(names), n, p=list(s.groups.values()))]
-    kinds = [f"hotel:{g}" for g in names] + ["venue"] * max(1, n // 500) + ["transport"] * 4
-    kind_array = np.asarray([k.split(":")[0] for k in kinds], dtype=np.str_)
-    places = Places(kind_array, np.zeros(len(kinds), dtype=np.int64), {})
-    for kind in set(kind_array.tolist()):
+    kinds: list[str] = []
+    parents: list[int] = []
+    room = np.full(n, -1, dtype=np.int64)
+    dining = np.full(n, -1, dtype=np.int64)
+
+    def add(kind: str, parent: int = -1) -> int:
+        kinds.append(kind)
+        parents.append(parent)
+        return len(kinds) - 1
+
+    for name in names:
+        members = np.flatnonzero(group == name)
+        hotel = add("hotel")
+        hall = add("restaurant", hotel)
+        floors = [add("other", hotel) for _ in range(-(-len(members) // ROOMS_PER_FLOOR))]
+        rooms = [add("room", floors[i // ROOMS_PER_FLOOR]) for i in range(len(members))]
+        room[members] = rooms
+        dining[members] = hall
+    for _ in range(max(1, n // VENUE_SIZE)):
+        add("venue")
+    for _ in range(max(1, -(-n // max(1, s.bus_capacity)))):
+        add("transport")
+    kind_array = np.asarray(kinds, dtype=np.str_)
+    places = Places(kind_array, np.zeros(len(kinds), dtype=np.int64), {},
+                    np.asarray(parents, dtype=np.int64))  # fmt: skip
+    for kind in set(kinds):
         places.by_kind_district[kind, 0] = np.flatnonzero(kind_array == kind)
-    hotel = np.asarray([names.index(g) for g in group], dtype=np.int64)
     venues = places.of("venue", 0)
     anchor = venues[rng.integers(0, len(venues), n)]
     arrives = rng.integers(0, max(1, s.arrival_days), n) if s.arrival_days else np.zeros(n, int)
@@ -173,7 +203,7 @@ def _loop(s: Scenario, rng: np.random.Generator) -> Population:
         birth_year=(s.start.year - rng.integers(18, 65, n)).astype(np.int64),
         child=np.zeros(n, dtype=bool), group=group, anchor=anchor,
         anchor_minutes=np.full(n, 8 * 60.0), anchor_weekdays_only=np.zeros(n, dtype=bool),
-        arrives_day=arrives.astype(np.int64), hotel=hotel, places=places,
+        arrives_day=arrives.astype(np.int64), hotel=room, dining=dining, places=places,
     )  # fmt: skip
 
 
@@ -189,5 +219,5 @@ def _homogeneous(s: Scenario) -> Population:
         group=np.full(n, "resident", dtype="<U10"), anchor=np.zeros(n, dtype=np.int64),
         anchor_minutes=np.full(n, 1_440.0), anchor_weekdays_only=np.zeros(n, bool),
         arrives_day=np.zeros(n, dtype=np.int64), hotel=np.full(n, -1, dtype=np.int64),
-        places=places,
+        dining=np.full(n, -1, dtype=np.int64), places=places,
     )  # fmt: skip

@@ -87,6 +87,8 @@ class Scenario:
     """For a loop: arrivals spread over the first days (0: everyone there from the start)."""
     entry_positivity: float = 0.0
     """For a loop: the share of arrivals infected before they come."""
+    bus_capacity: int = 40
+    """For a loop: the members a bus of the loop carries (its buses are sized by it)."""
     loop_id: str = "LOOP"
     source: str = ""
 

@@ -188,6 +188,8 @@ class World:
             bus = buses[rng.integers(0, len(buses), len(members))]
             parts.append((members, bus, np.full(len(members), day + 8 / 24),
                           np.full(len(members), 25.0)))  # fmt: skip
+            parts.append((members, p.dining[members], np.full(len(members), day + 18.5 / 24),
+                          np.full(len(members), 45.0)))  # fmt: skip
         for outing in s.outings:
             if outing.weekdays_only and not weekday:
                 continue
@@ -395,8 +397,12 @@ class World:
 
     def _places(self) -> Columns:
         p, s = self.people.places, self.scenario
+        parents = p.parent if p.parent is not None else np.full(p.count, -1, dtype=np.int64)
+        named = place_ids(np.maximum(parents, 0))
+        pairs = zip(named, parents.tolist(), strict=True)
         return {
             "place_id": place_ids(np.arange(p.count)),
+            "parent_id": [name if i >= 0 else None for name, i in pairs],
             "kind": p.kind.tolist(),
             "district": [f"D{d + 1}" for d in p.district],
             "loop_id": [s.loop_id if s.loop else None] * p.count,
