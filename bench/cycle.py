@@ -49,7 +49,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from harness import Outcome, last_line, remove_db, run_child, snapshot_code
+from harness import Outcome, last_line, remove_db, run_child, save_results, snapshot_code
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_DIR = BENCH_DIR.parent
@@ -1157,8 +1157,6 @@ def main(argv: list[str] | None = None) -> None:
     print(text)
     record = {
         "command": "python bench/cycle.py " + " ".join(sys.argv[1:]),
-        "started": started.isoformat(timespec="seconds"),
-        "finished": datetime.now(UTC).isoformat(timespec="seconds"),
         "environment": bench.environment(),
         "as_of": bench.as_of.isoformat(),
         "setup": bench.setup,
@@ -1167,11 +1165,7 @@ def main(argv: list[str] | None = None) -> None:
         "skipped": bench.skipped,
         "runs": [asdict(r) for r in bench.results],
     }
-    out = bench.workdir / f"cycle-results-{started.strftime('%Y%m%dT%H%M%S')}.json"
-    out.write_text(json.dumps(record, indent=1, default=str))
-    print(f"all runs: {bench.rel(out)} in the work directory")
-    if args.markdown is not None:
-        args.markdown.write_text(text)
+    save_results(bench.workdir, "cycle", started, record, text, args.markdown)
 
 
 if __name__ == "__main__":

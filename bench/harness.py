@@ -17,6 +17,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -168,3 +169,21 @@ def run_child(
     out = json.loads(result_path.read_text())
     result_path.unlink()
     return Outcome(out, peak_mb, "", False, wall, ended)
+
+
+def save_results(workdir: Path, name: str, started: datetime, record: dict[str, Any],
+                 text: str, markdown: Path | None) -> Path:  # fmt: skip
+    """Keep every number of a run: `record` as JSON in the work directory, named for the
+    benchmark and the moment it started, with its start and end; and the Markdown section
+    `text` in `markdown` when one is given. Says where the JSON went."""
+    stamped = {
+        "started": started.isoformat(timespec="seconds"),
+        "finished": datetime.now(UTC).isoformat(timespec="seconds"),
+        **record,
+    }
+    out = workdir / f"{name}-results-{started.strftime('%Y%m%dT%H%M%S')}.json"
+    out.write_text(json.dumps(stamped, indent=1, default=str))
+    print(f"all numbers: {os.path.relpath(out, workdir)} in the work directory")
+    if markdown is not None:
+        markdown.write_text(text)
+    return out

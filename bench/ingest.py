@@ -48,7 +48,7 @@ from pathlib import Path
 from typing import Any, cast
 from urllib.parse import quote
 
-from harness import last_line, remove_db, scrub, snapshot_code
+from harness import last_line, remove_db, save_results, scrub, snapshot_code
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_DIR = BENCH_DIR.parent
@@ -1146,18 +1146,12 @@ def main(argv: list[str] | None = None) -> None:
     print(text)
     record = {
         "command": "python bench/ingest.py " + " ".join(sys.argv[1:]),
-        "started": started.isoformat(timespec="seconds"),
-        "finished": datetime.now(UTC).isoformat(timespec="seconds"),
         "environment": bench.environment(),
         "setup": bench.setup,
         "summary": bench.summary(),
         "runs": [asdict(r) for r in bench.results],
     }
-    out = bench.workdir / f"ingest-results-{started.strftime('%Y%m%dT%H%M%S')}.json"
-    out.write_text(json.dumps(record, indent=1, default=str))
-    print(f"all runs: {out}")
-    if args.markdown is not None:
-        args.markdown.write_text(text)
+    save_results(bench.workdir, "ingest", started, record, text, args.markdown)
 
 
 if __name__ == "__main__":

@@ -57,7 +57,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from harness import Outcome, last_line, remove_db, run_child, snapshot_code
+from harness import Outcome, last_line, remove_db, run_child, save_results, snapshot_code
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_DIR = BENCH_DIR.parent
@@ -1277,8 +1277,6 @@ def main(argv: list[str] | None = None) -> None:
     print(text)
     record = {
         "command": command,
-        "started": started.isoformat(timespec="seconds"),
-        "finished": datetime.now(UTC).isoformat(timespec="seconds"),
         "environment": environment(),
         "code": bench.code,
         "as_of": bench.as_of.isoformat(),
@@ -1288,11 +1286,7 @@ def main(argv: list[str] | None = None) -> None:
         "rss": bench.rss,
         "breakdown": bench.breakdown,
     }
-    out = bench.workdir / f"report-results-{started.strftime('%Y%m%dT%H%M%S')}.json"
-    out.write_text(json.dumps(record, indent=1, default=str))
-    print(f"all runs: {bench.rel(out)} in the work directory")
-    if args.markdown is not None:
-        args.markdown.write_text(text)
+    save_results(bench.workdir, "report", started, record, text, args.markdown)
 
 
 if __name__ == "__main__":

@@ -48,7 +48,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from harness import Outcome, last_line, run_child, scrub, snapshot_code
+from harness import Outcome, last_line, run_child, save_results, scrub, snapshot_code
 
 BENCH_DIR = Path(__file__).resolve().parent
 DEFAULT_WORKDIR = BENCH_DIR / "data" / "twin"
@@ -877,18 +877,12 @@ def main(argv: list[str] | None = None) -> None:
     print(text)
     record = {
         "command": "python bench/twin.py " + " ".join(sys.argv[1:] if argv is None else argv),
-        "started": started.isoformat(timespec="seconds"),
-        "finished": datetime.now(UTC).isoformat(timespec="seconds"),
         "environment": bench.environment(),
         "runs": [asdict(r) for r in bench.results],
         "once": bench.once,
         "skipped": bench.skipped,
     }
-    out = bench.workdir / f"twin-results-{started.strftime('%Y%m%dT%H%M%S')}.json"
-    out.write_text(json.dumps(record, indent=1, default=str))
-    print(f"all runs: {bench.rel(out)} in the work directory")
-    if args.markdown is not None:
-        args.markdown.write_text(text)
+    save_results(bench.workdir, "twin", started, record, text, args.markdown)
 
 
 if __name__ == "__main__":

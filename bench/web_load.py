@@ -74,7 +74,7 @@ from urllib.parse import urlsplit, urlunsplit
 from zoneinfo import ZoneInfo
 
 import report
-from harness import last_line, remove_db, scrub, snapshot_code
+from harness import last_line, remove_db, save_results, scrub, snapshot_code
 
 BENCH_DIR = Path(__file__).resolve().parent
 DEFAULT_WORKDIR = BENCH_DIR / "data"
@@ -1322,18 +1322,12 @@ def main(argv: list[str] | None = None) -> None:
     print(text)
     record = {
         "command": command,
-        "started": started.isoformat(timespec="seconds"),
-        "finished": datetime.now(UTC).isoformat(timespec="seconds"),
         "environment": environment(args),
         "code": bench.code,
         "setup": bench.setup,
         "results": bench.results,
     }
-    out = bench.workdir / f"web-load-results-{started.strftime('%Y%m%dT%H%M%S')}.json"
-    out.write_text(json.dumps(record, indent=1, default=str))
-    print(f"all numbers: {os.path.relpath(out, bench.workdir)} in the work directory")
-    if args.markdown is not None:
-        args.markdown.write_text(text)
+    save_results(bench.workdir, "web-load", started, record, text, args.markdown)
 
 
 if __name__ == "__main__":
