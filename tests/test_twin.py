@@ -167,6 +167,9 @@ def test_a_bad_scenario_file_names_the_file_and_the_field(tmp_path: Path) -> Non
         ({"control": {"frobnicate": 1}}, "control.frobnicate: unknown setting"),
         ({"scenario": {**base["scenario"], "variant": "omega"}}, "unknown variant 'omega'"),
         ({"population": {"household_sizes": [0.5, 0.2]}}, "add"),
+        ({"scenario": {"kind": "city", "persons": 100}}, "scenario.days: missing"),
+        ({"scenario": {**base["scenario"], "persons": "many"}}, "persons: 'many' is not a whole"),
+        ({"control": {"compliance": "most"}}, "compliance: 'most' is not a number"),
     ]:
         with pytest.raises(ScenarioError, match=message):
             scenario_from_data({**base, **change}, "x.toml")
@@ -197,6 +200,10 @@ def test_the_simulate_command_compares_protocols(tmp_path: Path) -> None:
                                       "20", "--out", str(html)])  # fmt: skip
     assert result.exit_code == 0, result.output
     assert "protocols compared" in html.read_text() and "chart-infections" in html.read_text()
+    # A report it cannot write is refused before any run, not after.
+    wrong = CliRunner().invoke(cli, ["simulate", "homogeneous", "--out", str(tmp_path / "r.txt")])
+    assert wrong.exit_code == 2 and "write .html or .json" in wrong.stderr
+    assert not (tmp_path / "r.txt").exists()
     bad = CliRunner().invoke(cli, ["simulate", "nowhere"])
     assert bad.exit_code == 2 and "no scenario 'nowhere'" in bad.stderr
 

@@ -769,6 +769,9 @@ def simulate(
     from ringfence.twin.compare import METRICS, NO_CONTROL, compare
 
     def step() -> None:
+        # Refused before the runs, not after them: nothing computed is thrown away.
+        if out_file is not None and out_file.suffix not in (".json", ".html", ".htm"):
+            raise UsageError(f"--out {out_file}: write .html or .json")
         try:
             chosen = load_scenario(scenario)
         except ScenarioError as exc:

@@ -20,6 +20,15 @@ from pathlib import Path
 from typing import Any
 
 KINDS = ("city", "loop", "homogeneous")
+REQUIRED = ("persons", "days", "seed_infections")
+NUMBERS: dict[str, type] = {
+    "persons": int, "days": int, "seed_infections": int, "districts": int,
+    "arrival_days": int, "bus_capacity": int, "child_fraction": float,
+    "workers_fraction": float, "school_fraction": float, "hours_at_home": float,
+    "compliance": float, "test_sensitivity": float, "symptom_reporting": float,
+    "result_delay_hours": float, "entry_positivity": float,
+}  # fmt: skip
+"""Settings that must be numbers (whole numbers for counts)."""
 SCENARIO_SUFFIX = ".toml"
 
 
@@ -175,11 +184,26 @@ def scenario_from_data(data: dict[str, Any], origin: str = "<scenario>") -> Scen
         raise fail("scenario.start", f"{values.get('start')!r} is not a date (YYYY-MM-DD)"
                    ) from None  # fmt: skip
     values.setdefault("timezone", "Asia/Shanghai")
+    for key in REQUIRED:
+        if key not in values:
+            raise fail(f"scenario.{key}", "missing: every scenario says how many people, for "
+                       "how many days, and how many are infected at the start")  # fmt: skip
+    for f in fields(Scenario):
+        wanted = NUMBERS.get(f.name)
+        if wanted is not None and f.name in values and not _is_number(values[f.name], wanted):
+            kind = "a whole number" if wanted is int else "a number"
+            raise fail(f.name, f"{values[f.name]!r} is not {kind}")
     if "household_sizes" in values:
         values["household_sizes"] = tuple(float(x) for x in values["household_sizes"])
     scenario = Scenario(**values)
     _check(scenario, fail)
     return scenario
+
+
+def _is_number(value: Any, wanted: type) -> bool:
+    if isinstance(value, bool):
+        return False
+    return isinstance(value, int) if wanted is int else isinstance(value, int | float)
 
 
 def _variant(name: str, raw: dict[str, Any], fail: Any) -> Variant:
