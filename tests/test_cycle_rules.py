@@ -150,6 +150,41 @@ def test_badge_proximity_within_a_metre_for_fifteen_minutes(tmp_path: Path) -> N
 
 
 @scenario
+def badge_venue() -> tuple[Scenario, str, str]:
+    s = Scenario().place("VENUE", "venue").place("BUS", "transport")
+    for person in ("C", "A", "B", "R"):
+        s.person(person, loop_id="BJ2022", group="staff")
+    for person in ("C", "A", "B"):
+        s.visit(person, "VENUE", "2022-01-12 09:00", "2022-01-12 17:00")
+    s.near("C", "B", "2022-01-12 10:00", "2022-01-12 10:20", 0.8)
+    s.place("ROOM", "room")
+    s.visit("C", "BUS", "2022-01-12 08:30", "2022-01-12 08:55")
+    s.visit("R", "BUS", "2022-01-12 08:30", "2022-01-12 08:55")
+    s.visit("C", "ROOM", "2022-01-11 22:00", "2022-01-12 07:00")
+    s.visit("R", "ROOM", "2022-01-11 22:00", "2022-01-11 22:30")
+    s.test("C", "2022-01-13 07:00", "2022-01-13 13:00", "positive", ct=30)
+    return s, "beijing-2022-loop", "2022-01-14 12:00"
+
+
+def test_in_a_badge_loop_the_venue_and_the_bus_are_no_contact_the_badge_and_the_room_are(
+    tmp_path: Path,
+) -> None:
+    d = decide("badge_venue", tmp_path)
+    # A spent the whole day in the venue C was in, never within a metre; R rode C's bus:
+    # neither is a contact by the badges. R's half hour in C's room is.
+    assert d.contact_pairs() == {("B", "C"), ("R", "C")}
+    assert d.one("contacts", person_id="R")["place_ids"] == ["ROOM"]
+    assert d.one("contacts", person_id="R")["minutes"] == 30.0
+    assert d.one("contacts", person_id="B")["minutes"] == 20.0
+
+
+def test_a_city_protocol_counts_the_whole_venue(tmp_path: Path) -> None:
+    story, _, as_of = SCENARIOS["badge_venue"]()
+    d = story.run(str(tmp_path / "city.duckdb"), tmp_path / "city", "zero-covid-2022", as_of)
+    assert {"A", "B", "R"} <= {person for person, _ in d.contact_pairs("close")}
+
+
+@scenario
 def ct_thresholds() -> tuple[Scenario, str, str]:
     s = Scenario()
     for person in ("P1", "P2", "P3", "P4"):

@@ -156,6 +156,78 @@ def test_control_keeps_a_loop_far_below_no_control() -> None:
     assert np.mean(controlled) < 0.35 * np.mean(left_alone), (controlled, left_alone)
 
 
+def _instants(values: Any) -> np.ndarray:
+    return np.asarray(values.cast("int64").to_numpy(zero_copy_only=False), dtype=np.int64)
+
+
+def test_badges_record_encounters_of_people_at_the_same_place_at_the_same_time() -> None:
+    """Every proximity record is two people whose visits to one place (not a home or a
+    single room) both cover it, checked against the visits pair by pair."""
+    scenario = dataclasses.replace(load_scenario("loop-small"), persons=600, arrival_days=1)
+    world = World(scenario, 4)
+    kinds = world.people.places.kind
+    for day in range(3):
+        events = world.step(day)
+        near = events["proximity"]
+        visits = events["visits"]
+        stays: dict[int, list[tuple[int, int, int]]] = {}
+        for person, place, start, end in zip(
+            [agent_of(p) for p in visits["person_id"]], [place_of(p) for p in visits["place_id"]],
+            _instants(visits["start"]), _instants(visits["end"]), strict=True,
+        ):  # fmt: skip
+            stays.setdefault(person, []).append((place, int(start), int(end)))
+        starts, ends = _instants(near["start"]), _instants(near["end"])
+        assert len(starts) > 3 * scenario.persons  # several encounters each a day
+        for a, b, s, e in zip(near["person_id"], near["other_person_id"], starts, ends,
+                              strict=True):  # fmt: skip
+            shared = {
+                place for place, s1, e1 in stays[agent_of(a)] if s1 <= s and e <= e1
+            } & {place for place, s2, e2 in stays[agent_of(b)] if s2 <= s and e <= e2}
+            assert shared, (a, b)
+            assert all(kinds[place] not in ("home", "room") for place in shared)
+        distances = np.asarray(near["distance_m"])
+        assert distances.min() >= 0.3 and distances.max() <= 3.0
+
+
+def test_a_loop_without_badges_records_no_proximity_but_still_meets() -> None:
+    scenario = dataclasses.replace(
+        load_scenario("loop-small"), persons=600, arrival_days=1, badges=False,
+        beta_per_hour={"near": 2.0}, entry_positivity=0.05,
+    )  # fmt: skip
+    world = World(scenario, 2)
+    infected_by_encounters = 0
+    for day in range(6):
+        before = ~np.isnan(world.infections.infected)
+        events = world.step(day)
+        assert "proximity" not in events
+        infected_by_encounters += int(np.count_nonzero(~np.isnan(world.infections.infected)
+                                                       & ~before))  # fmt: skip
+    # The only way to be infected here is a close encounter: they happen, unrecorded.
+    assert infected_by_encounters > 0
+
+
+def test_unvaccinated_arrivals_carry_no_vaccination_and_are_quarantined(tmp_path: Path) -> None:
+    scenario = dataclasses.replace(load_scenario("loop-small"), persons=300, days=2,
+                                   arrival_days=1, vaccinated=0.5)  # fmt: skip
+    world = World(scenario, 5)
+    events = world.step(0)
+    arrivals = events["arrivals"]
+    missing = {p for p, v in zip(arrivals["person_id"], arrivals["vaccinated_on"].to_pylist(),
+                                 strict=True) if v is None}  # fmt: skip
+    expected = {f"T{i:07d}" for i in np.flatnonzero(~world.vaccinated)}
+    assert missing == expected and 0.35 < len(missing) / 300 < 0.65
+    with open_store(tmp_path / "twin.duckdb", create=True) as store:
+        as_of = world.end_of_day(0)
+        store_events(store, events, tmp_path / "day-0", as_of)
+        run_cycle(store, load_protocol("beijing-2022-loop"), as_of)
+        quarantined = {str(p) for (p,) in store.fetchall(
+            "SELECT person_id FROM orders WHERE rule = 'arrival.unvaccinated'")}  # fmt: skip
+        cases = {str(p) for (p,) in store.fetchall("SELECT person_id FROM cases")}
+    # Every unvaccinated arrival is quarantined, unless found positive on arrival (isolated).
+    assert quarantined <= missing and missing - quarantined <= cases
+    assert len(quarantined) > 0.9 * len(missing)
+
+
 def test_a_bad_scenario_file_names_the_file_and_the_field(tmp_path: Path) -> None:
     path = tmp_path / "bad.toml"
     path.write_text('[scenario]\nkind = "village"\npersons = 100\n')
@@ -170,6 +242,8 @@ def test_a_bad_scenario_file_names_the_file_and_the_field(tmp_path: Path) -> Non
         ({"scenario": {"kind": "city", "persons": 100}}, "scenario.days: missing"),
         ({"scenario": {**base["scenario"], "persons": "many"}}, "persons: 'many' is not a whole"),
         ({"control": {"compliance": "most"}}, "compliance: 'most' is not a number"),
+        ({"loop": {"badges": "yes"}}, "badges: 'yes' is not true or false"),
+        ({"loop": {"near_minutes": 0}}, "loop.near_minutes: must be a positive"),
     ]:
         with pytest.raises(ScenarioError, match=message):
             scenario_from_data({**base, **change}, "x.toml")

@@ -11,6 +11,8 @@ from __future__ import annotations
 import ibis
 import ibis.expr.types as ir
 
+from ringfence.schema.events import PLACE_KINDS
+
 from .context import Context, number_islands, seconds
 
 INTERVAL_COLUMNS = ("person_id", "index_id", "place_id", "s", "e", "household")
@@ -68,6 +70,18 @@ def presence(ctx: Context, spaces: bool = False) -> ir.Table:
     places = ctx.events("places").filter(lambda p: p.parent_id.notnull())
     keyed = visits.join(places.select("place_id", "parent_id"), "place_id")
     return keyed.select("person_id", "place_id", "start", "end", key=keyed.parent_id)
+
+
+def contact_presence(ctx: Context) -> ir.Table:
+    """Presence at the places where being there with a case can make a close contact (the
+    protocol's `contact.presence_place_kinds`): in a loop whose members wear badges, a venue
+    of a hundred people is not a contact, a proximity record within the distance is."""
+    where = presence(ctx)
+    kinds = ctx.in_force.contact.presence_place_kinds
+    if set(PLACE_KINDS) <= set(kinds):
+        return where
+    places = ctx.events("places").filter(lambda p: p.kind.isin(list(kinds)))
+    return where.semi_join(places, where.place_id == places.place_id)
 
 
 def index_spans(windows: ir.Table, where: ir.Table) -> ir.Table:
@@ -223,7 +237,7 @@ def contact_rows(
 def close_contacts(ctx: Context, windows: ir.Table) -> ir.Table:
     """Close contacts (shared place or proximity ≥ the protocol's minutes) and household
     contacts of each case."""
-    where = presence(ctx)
+    where = contact_presence(ctx)
     spans = index_spans(windows, where)
     shared = shared_intervals(spans, where).union(proximity_intervals(ctx, windows), distinct=False)
     min_seconds = ctx.param("contact.min_minutes").cast("float64") * 60

@@ -143,6 +143,12 @@ class Contact(Section):
         "§2 close contact definition [32]",
     )  # fmt: skip
     household: bool = param(True, "Household members of a case are close contacts.", "§2 [32]")
+    presence_place_kinds: tuple[Literal[PLACE_KINDS], ...] = param(  # type: ignore[valid-type]
+        PLACE_KINDS,
+        "Places where being there with a case for the minutes makes a close contact; "
+        "elsewhere only a proximity record within the distance does (badges in a venue).",
+        "§2 spatiotemporal companion [36][37]: any place shared with a case",
+    )  # fmt: skip
     same_space: bool = param(
         False, "People in a sibling space (same floor, same carriage) are same-space contacts.",
         "§2 spatiotemporal companion [36][37]",

@@ -26,9 +26,12 @@ NUMBERS: dict[str, type] = {
     "arrival_days": int, "bus_capacity": int, "child_fraction": float,
     "workers_fraction": float, "school_fraction": float, "hours_at_home": float,
     "compliance": float, "test_sensitivity": float, "symptom_reporting": float,
-    "result_delay_hours": float, "entry_positivity": float,
+    "result_delay_hours": float, "entry_positivity": float, "near_per_hour": float,
+    "near_minutes": float, "vaccinated": float,
 }  # fmt: skip
 """Settings that must be numbers (whole numbers for counts)."""
+BOOLEANS = ("badges",)
+"""Settings that must be true or false."""
 SCENARIO_SUFFIX = ".toml"
 
 
@@ -98,6 +101,16 @@ class Scenario:
     """For a loop: the share of arrivals infected before they come."""
     bus_capacity: int = 40
     """For a loop: the members a bus of the loop carries (its buses are sized by it)."""
+    vaccinated: float = 1.0
+    """For a loop: the share of arrivals vaccinated months before they come (the others
+    arrive unvaccinated, and a protocol may quarantine them)."""
+    badges: bool = False
+    """For a loop: members wear proximity badges, and their close encounters are recorded."""
+    near_per_hour: float = 0.5
+    """For a loop: close encounters (someone within a few metres) per hour at a shared
+    place; each is recorded by the badges, and infects at `beta_per_hour.near`."""
+    near_minutes: float = 10.0
+    """For a loop: the mean length of a close encounter, in minutes."""
     loop_id: str = "LOOP"
     source: str = ""
 
@@ -193,6 +206,9 @@ def scenario_from_data(data: dict[str, Any], origin: str = "<scenario>") -> Scen
         if wanted is not None and f.name in values and not _is_number(values[f.name], wanted):
             kind = "a whole number" if wanted is int else "a number"
             raise fail(f.name, f"{values[f.name]!r} is not {kind}")
+    for key in BOOLEANS:
+        if key in values and not isinstance(values[key], bool):
+            raise fail(key, f"{values[key]!r} is not true or false")
     if "household_sizes" in values:
         values["household_sizes"] = tuple(float(x) for x in values["household_sizes"])
     scenario = Scenario(**values)
@@ -238,6 +254,9 @@ def _check(s: Scenario, fail: Any) -> None:
         ("population.districts", s.districts >= 1, "at least one district"),
         ("beta_per_hour", all(v >= 0 for v in s.beta_per_hour.values()), "rates of 0 or more"),
         ("loop.entry_positivity", 0 <= s.entry_positivity <= 1, "a share between 0 and 1"),
+        ("loop.vaccinated", 0 <= s.vaccinated <= 1, "a share between 0 and 1"),
+        ("loop.near_per_hour", s.near_per_hour >= 0, "a rate of 0 or more"),
+        ("loop.near_minutes", s.near_minutes > 0, "a positive number of minutes"),
     ]  # fmt: skip
     for where, ok, why in checks:
         if not ok:

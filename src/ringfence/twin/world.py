@@ -59,6 +59,33 @@ class Plan:
 
 
 @dataclass
+class Encounters:
+    """Close encounters of one day: two agents within `distance` metres from `start` (days
+    since the start of the run) for `minutes`."""
+
+    a: Ints
+    b: Ints
+    start: Floats
+    minutes: Floats
+    distance: Floats
+
+    @classmethod
+    def none(cls) -> Encounters:
+        """No encounters."""
+        empty = np.empty(0)
+        return cls(empty.astype(np.int64), empty.astype(np.int64), empty, empty, empty)
+
+    def closeness(self) -> Floats:
+        """How much of a within-a-metre exposure each encounter is: all of it up to a
+        metre, falling with the square of the distance beyond (droplets spread out)."""
+        return np.minimum(1.0, 1.0 / np.maximum(self.distance, 1e-9) ** 2)
+
+
+NO_ENCOUNTERS_AT = ("home", "room")
+"""Places where no one meets a stranger: a household's home, a single room."""
+
+
+@dataclass
 class DayCounts:
     """What happened on one simulated day."""
 
@@ -85,6 +112,7 @@ class World:
     confined: npt.NDArray[np.int8] = field(init=False)
     closed: Bools = field(init=False)
     complies: Bools = field(init=False)
+    vaccinated: Bools = field(init=False)
     reports_symptoms: Bools = field(init=False)
     clinic_tested: Bools = field(init=False)
     plan: Plan = field(init=False)
@@ -113,6 +141,8 @@ class World:
         head[self.people.household[adults[::-1]]] = self.complies[adults[::-1]]
         self.complies[self.people.child] = head[self.people.household[self.people.child]]
         self.reports_symptoms = self.rng.random(n) < s.symptom_reporting
+        # Drawn only where someone arrives: a city's run stays the same draw for draw.
+        self.vaccinated = (self.rng.random(n) < s.vaccinated) if s.loop else np.ones(n, bool)
         self.clinic_tested = np.zeros(n, dtype=bool)
         self.plan = Plan.empty()
         self.beta = np.array([s.beta_per_hour.get(k, 0.0) for k in self.people.places.kind])
@@ -149,10 +179,11 @@ class World:
         free = present & (self.confined == FREE)
         level = self.infections.infectiousness(day)
         who, where, start, minutes = self._visits(day, free)
-        new = self._transmit(day, level * present, present, who, where, minutes)
+        near = self._encounters(who, where, start, minutes)
+        new = self._transmit(day, level * present, present, who, where, minutes, near)
         events: dict[str, Columns] = {}
         if record:
-            events = self._events(day, who, where, start, minutes)
+            events = self._events(day, who, where, start, minutes, near)
         self.counts.append(
             DayCounts(
                 day=day,
@@ -212,8 +243,41 @@ class World:
         open_ = ~self.closed[where]
         return who[open_], where[open_], start[open_], minutes[open_]
 
+    def _encounters(self, who: Ints, where: Ints, start: Floats, minutes: Floats) -> Encounters:
+        """Today's close encounters in a loop: at each shared place, each visitor meets a
+        few others (on average `near_per_hour` an hour) for a while, at some distance.
+
+        Drawn for all visits at once: the visits are sorted by place, and an encounter's
+        partner is a random other position in its place's run of the sorted visits.
+        """
+        s, rng = self.scenario, self.rng
+        if not s.loop or not (s.badges or s.beta_per_hour.get("near", 0.0) > 0):
+            return Encounters.none()
+        kinds = self.people.places.kind
+        eligible = np.flatnonzero(~np.isin(kinds[where], NO_ENCOUNTERS_AT))
+        order = eligible[np.argsort(where[eligible], kind="stable")]
+        place = where[order]
+        visitors = np.bincount(place, minlength=self.people.places.count)
+        first = np.concatenate([[0], np.cumsum(visitors)[:-1]])
+        rank = np.arange(len(order)) - first[place]
+        shared = visitors[place] >= 2
+        meetings = np.where(shared, rng.poisson(s.near_per_hour * minutes[order] / 60), 0)
+        mine = np.repeat(np.arange(len(order)), meetings)
+        # Another visitor of the same place: a random rank that skips the visitor's own.
+        other = rng.integers(0, np.maximum(visitors[place[mine]] - 1, 1))
+        other = other + (other >= rank[mine])
+        a, b = order[mine], order[first[place[mine]] + other]
+        begin = np.maximum(start[a], start[b])
+        overlap = np.minimum(start[a] + minutes[a] / 1_440, start[b] + minutes[b] / 1_440) - begin
+        length = np.minimum(rng.exponential(s.near_minutes, len(a)) / 1_440, overlap)
+        keep = (length > 0) & (who[a] != who[b])
+        begin = begin + rng.random(len(a)) * (overlap - length)
+        distance = np.round(rng.uniform(0.3, 3.0, len(a)), 1)
+        return Encounters(who[a][keep], who[b][keep], begin[keep], length[keep] * 1_440,
+                          distance[keep])  # fmt: skip
+
     def _transmit(self, day: int, level: Floats, present: Bools, who: Ints, where: Ints,
-                  minutes: Floats) -> int:  # fmt: skip
+                  minutes: Floats, near: Encounters) -> int:  # fmt: skip
         """Infect today's susceptible agents from the infectious ones (at `level` today) they
         shared a place or a home with; returns how many were infected."""
         s, p, inf = self.scenario, self.people, self.infections
@@ -239,6 +303,12 @@ class World:
                 s.beta_per_hour["household"] * hours * other_infectious / np.maximum(others, 1),
                 0.0,
             )
+        beta_near = s.beta_per_hour.get("near", 0.0)
+        if beta_near > 0 and len(near.a):
+            # An encounter is mutual: each of the two is exposed to the other.
+            dose = beta_near * near.minutes / 60 * near.closeness()
+            hazard += np.bincount(near.a, weights=dose * level[near.b], minlength=p.count)
+            hazard += np.bincount(near.b, weights=dose * level[near.a], minlength=p.count)
         hazard *= s.variant.relative_transmissibility
         susceptible = inf.susceptible() & present
         risk = 1.0 - np.exp(-hazard)
@@ -252,8 +322,8 @@ class World:
         self.serial += n
         return [f"{prefix}{i:09d}" for i in range(first, first + n)]
 
-    def _events(self, day: int, who: Ints, where: Ints, start: Floats, minutes: Floats
-                ) -> dict[str, Columns]:  # fmt: skip
+    def _events(self, day: int, who: Ints, where: Ints, start: Floats, minutes: Floats,
+                near: Encounters) -> dict[str, Columns]:  # fmt: skip
         """Today's events as the systems of a real city would record them."""
         s = self.scenario
         events: dict[str, Columns] = {}
@@ -265,12 +335,33 @@ class World:
             "start": self.instant(start), "end": self.instant(start + minutes / 1_440),
             "source": ["badge" if s.loop else "scan"] * len(who),
         }  # fmt: skip
+        if s.badges and len(near.a):
+            # One record per encounter: the badges of both saw it, the system keeps one
+            # (and one of two that begin at the same second: its key).
+            seconds = np.round(near.start * DAY_SECONDS).astype(np.int64)
+            _, first = np.unique(np.stack([near.a, near.b, seconds]), axis=1, return_index=True)
+            first = np.sort(first)
+            length = np.maximum(np.round(near.minutes[first] * 60), 1)
+            events["proximity"] = {
+                "person_id": person_ids(near.a[first]),
+                "other_person_id": person_ids(near.b[first]),
+                "start": self.instant(seconds[first] / DAY_SECONDS),
+                "end": self.instant((seconds[first] + length) / DAY_SECONDS),
+                "distance_m": near.distance[first], "source": ["badge"] * len(first),
+            }  # fmt: skip
         if s.loop:
             arriving = np.flatnonzero(self.people.arrives_day == day)
             at = day + self.rng.uniform(6, 18, len(arriving)) / 24
+            vaccinated = self.vaccinated[arriving]
+            days_before = self.rng.integers(30, 240, len(arriving))
             events["arrivals"] = {
                 "person_id": person_ids(arriving), "arrived_at": self.instant(at),
                 "origin": ["abroad"] * len(arriving), "port": ["PEK"] * len(arriving),
+                "vaccinated_on": pa.array(
+                    [s.start + timedelta(days=day - int(m)) if v else None
+                     for v, m in zip(vaccinated.tolist(), days_before.tolist(), strict=True)],
+                    type=pa.date32(),
+                ),
             }  # fmt: skip
             airport = (arriving, ["arrival"] * len(arriving), [""] * len(arriving), at + 0.02)
         else:
