@@ -413,7 +413,7 @@ def _act_cycle(spec: dict[str, Any]) -> dict[str, Any]:
     else:
         # Only the transaction differs: temporary tables created inside an open transaction
         # are what DuckDB's planner sees in `run_cycle`.
-        runner = cycle.Runner(store, sampler.step)
+        runner = cycle.Runner(cycle.StoreEngine(store), sampler.step)
         decisions = cycle.decide(Context(protocol, _as_of(spec).astimezone(UTC)), runner)
         for name, expr in decisions.items():
             runner.replace(name, expr)

@@ -8,13 +8,14 @@ refused the call, 2 a usage error.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -526,19 +527,77 @@ def cycle(
     db: DbOption = None,
     protocol: ProtocolOption = "zero-covid-2022",
     as_of: AsOfOption = None,
+    engine: Annotated[
+        str,
+        typer.Option(help="Where the cycle runs: `db` (the database) or `spark` (Apache Spark "
+                     "over the Parquet lake given by --lake)."),
+    ] = "db",
+    lake: Annotated[
+        str | None,
+        typer.Option(help="With --engine spark: the folder or URL (hdfs://, s3a://) of the "
+                     "Parquet event files; the decisions are written back under it."),
+    ] = None,
+    spark_master: Annotated[
+        str | None,
+        typer.Option(envvar="RINGFENCE_SPARK_MASTER", show_envvar=True,
+                     help="With --engine spark: local[N], spark://host:7077, yarn, k8s://... "
+                     "[default: local[2]]"),
+    ] = None,
     debug: DebugOption = False,
 ) -> None:
     """Run the control cycle: cases, contacts, orders, closures, risk areas, test plans.
 
     Example: ringfence cycle --as-of 2022-01-20T16:00 --protocol zero-covid-2022
+    Example: ringfence cycle --engine spark --lake lake/ --as-of 2022-01-20T16:00
     """
 
     def step() -> None:
         chosen = _protocol(protocol)
         moment = _as_of(as_of, chosen.timezone)
-        with open_store(db) as store, progress_bar(err, "control cycle", steps=True) as advance:
-            report = run_cycle(store, chosen, moment, lambda _n, i, total: advance(i, total))
+        if engine not in ("db", "spark"):
+            raise UsageError(f"unknown engine {engine!r}; use db or spark")
+        if (engine == "spark") != (lake is not None):
+            raise UsageError("--engine spark reads the Parquet lake given by --lake, and "
+                             "--lake needs --engine spark")  # fmt: skip
+        target: Any
+        with contextlib.ExitStack() as stack:
+            if lake is not None:
+                from ringfence.store.lake import SparkLake, spark_session
+
+                err.print("starting Apache Spark …", markup=False)
+                target = stack.enter_context(SparkLake(lake, spark_session(spark_master)))
+            else:
+                target = stack.enter_context(open_store(db))
+            advance = stack.enter_context(progress_bar(err, "control cycle", steps=True))
+            report = run_cycle(target, chosen, moment, lambda _n, i, total: advance(i, total))
         print_cycle_report(report, chosen, out)
+        if lake is not None:
+            out.print(f"decisions written to {lake}/decisions/run-{report.run_id:06d}",
+                      markup=False)  # fmt: skip
+
+    _run(debug, step)
+
+
+@app.command(name="lake")
+def lake_export(
+    folder: Annotated[Path, typer.Argument(help="The folder to write the lake to.")],
+    db: DbOption = None,
+    debug: DebugOption = False,
+) -> None:
+    """Write every event table of the database as Parquet (TABLE.parquet, UTC instants): the
+    checked events as a lake for `ringfence cycle --engine spark`.
+
+    Example: ringfence lake lake/ && ringfence cycle --engine spark --lake lake/
+    """
+
+    def step() -> None:
+        from ringfence.store.lake import export_lake
+
+        with open_store(db, read_only=True) as store:
+            written = export_lake(store, folder)
+        total = sum(written.values())
+        err.print(f"{total:,} event rows in {len(written)} tables written to {folder}",
+                  markup=False)  # fmt: skip
 
     _run(debug, step)
 

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+from typing import Protocol as Interface
 
 import ibis
 import ibis.expr.types as ir
@@ -51,6 +53,97 @@ class CycleReport:
 def sql_dialect(store: Store) -> str:
     """The name Ibis gives the SQL dialect of the store's engine."""
     return "postgres" if store.dialect.name == "postgresql" else "duckdb"
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """What is recorded of a cycle run (a row of `cycle_runs`)."""
+
+    run_id: int
+    as_of: datetime
+    protocol: str
+    fingerprint: str
+    started_at: datetime
+    finished_at: datetime
+    summary: str
+
+
+class ComputeEngine(Interface):
+    """Where the cycle's SQL runs and its decisions are kept: a database (`StoreEngine`), or
+    Apache Spark over a Parquet lake (`ringfence.store.lake.SparkLake`).
+
+    The cycle itself is engine-free: Ibis expressions compiled to `sql_dialect`. An engine
+    only keeps a step's rows for the next steps, replaces a decision table, and records runs.
+    """
+
+    sql_dialect: str
+
+    def keep(self, table: str, sql: str) -> None:
+        """Run `sql` and keep its rows as `table` for the later steps of this run."""
+
+    def drop(self, table: str) -> None:
+        """Forget a kept table."""
+
+    def replace(self, name: str, columns: list[str], sql: str) -> None:
+        """Make the rows of `sql` the decision table `name` (committed with the run)."""
+
+    def count(self, name: str) -> int:
+        """Rows in decision table `name` as this run replaced it."""
+
+    def next_run_id(self) -> int:
+        """The id the next run gets."""
+
+    def record_run(self, run: RunRecord) -> None:
+        """Record the run (the last write of a run: a run exists once recorded)."""
+
+    def transaction(self) -> AbstractContextManager[None]:
+        """A run's decisions and its record commit together or not at all."""
+
+
+class StoreEngine:
+    """The cycle in a ringfence database (DuckDB or PostgreSQL): steps kept in temporary
+    tables, decisions replaced and the run recorded in one transaction."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.sql_dialect = sql_dialect(store)
+
+    def keep(self, table: str, sql: str) -> None:
+        self.store.execute(f"DROP TABLE IF EXISTS {table}")
+        self.store.execute(f"CREATE TEMP TABLE {table} AS {sql}")
+
+    def drop(self, table: str) -> None:
+        self.store.execute(f"DROP TABLE IF EXISTS {table}")
+
+    def replace(self, name: str, columns: list[str], sql: str) -> None:
+        quoted = ", ".join(f'"{c}"' for c in columns)
+        self.store.execute(f'DELETE FROM "{name}"')
+        self.store.execute(f'INSERT INTO "{name}" ({quoted}) {sql}')
+
+    def count(self, name: str) -> int:
+        return int(self.store.fetchall(f'SELECT count(*) FROM "{name}"')[0][0])
+
+    def next_run_id(self) -> int:
+        return int(
+            self.store.fetchall(f"SELECT coalesce(max(run_id), 0) + 1 FROM {RUNS_TABLE}")[0][0]
+        )
+
+    def record_run(self, run: RunRecord) -> None:
+        self.store.execute(
+            f"INSERT INTO {RUNS_TABLE} VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (run.run_id, run.as_of, run.protocol, run.fingerprint, run.started_at,
+             run.finished_at, run.summary),
+        )  # fmt: skip
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        with self.store.transaction():
+            yield
+
+
+def engine_of(target: Store | ComputeEngine) -> ComputeEngine:
+    """The engine that runs the cycle for `target`: a store runs it in its database."""
+    return StoreEngine(target) if isinstance(target, Store) else target
 
 
 def fetch(store: Store, expr: ir.Table) -> list[dict[str, Any]]:
@@ -118,13 +211,13 @@ class Runner:
 
     def __init__(
         self,
-        store: Store,
+        engine: ComputeEngine,
         progress: Progress | None = None,
         total: int = BASE_STEPS,
         ctx: Context | None = None,
     ) -> None:
-        self.store = store
-        self.dialect = sql_dialect(store)
+        self.engine = engine
+        self.dialect = engine.sql_dialect
         self.kept: list[str] = []
         self.step_seconds: dict[str, float] = {}
         self.progress = progress
@@ -143,9 +236,7 @@ class Runner:
         if self.progress is not None:
             self.progress(name, len(self.kept), self.total)
         table = f"rf_cycle_{name}"
-        sql = self._sql("keep", name, expr)
-        self.store.execute(f"DROP TABLE IF EXISTS {table}")
-        self.store.execute(f"CREATE TEMP TABLE {table} AS {sql}")
+        self.engine.keep(table, self._sql("keep", name, expr))
         self.kept.append(table)
         self.step_seconds[name] = time.perf_counter() - started
         return ibis.table(expr.schema(), name=table)
@@ -154,41 +245,43 @@ class Runner:
         """Replace the rows of decision table `name` with those of `expr`."""
         started = time.perf_counter()
         columns = [c.name for c in TABLES[name].columns]
-        sql = self._sql("replace", name, expr.select(*columns))
-        quoted = ", ".join(f'"{c}"' for c in columns)
-        self.store.execute(f'DELETE FROM "{name}"')
-        self.store.execute(f'INSERT INTO "{name}" ({quoted}) {sql}')
+        self.engine.replace(name, columns, self._sql("replace", name, expr.select(*columns)))
         self.step_seconds[f"write {name}"] = time.perf_counter() - started
 
     def drop(self) -> None:
         """Drop the temporary tables."""
         for table in self.kept:
-            self.store.execute(f"DROP TABLE IF EXISTS {table}")
+            self.engine.drop(table)
 
 
 def run_cycle(
-    store: Store, protocol: Protocol, as_of: datetime, progress: Progress | None = None
+    target: Store | ComputeEngine,
+    protocol: Protocol,
+    as_of: datetime,
+    progress: Progress | None = None,
 ) -> CycleReport:
     """Decide from the events known at `as_of` under `protocol`, store the decisions, and
-    record the run. Running it twice on the same events gives the same decisions."""
+    record the run. Running it twice on the same events gives the same decisions.
+
+    `target` is a store (the cycle runs in its database) or another engine (Spark over a
+    Parquet lake); the decisions are the same on every engine.
+    """
     if as_of.tzinfo is None:
         raise ValueError("as_of must carry a time zone (use the protocol's local time)")
+    engine = engine_of(target)
     ctx = Context(protocol, as_of.astimezone(UTC))
     started_at = datetime.now(UTC)
-    runner = Runner(store, progress, ctx=ctx)
-    with store.transaction():
+    runner = Runner(engine, progress, ctx=ctx)
+    with engine.transaction():
+        run_id = engine.next_run_id()
         decisions = decide(ctx, runner)
         for name, expr in decisions.items():
             runner.replace(name, expr)
-        counts = {
-            name: int(store.fetchall(f'SELECT count(*) FROM "{name}"')[0][0]) for name in decisions
-        }
-        run_id = int(store.fetchall(f"SELECT coalesce(max(run_id), 0) + 1 FROM {RUNS_TABLE}")[0][0])
+        counts = {name: engine.count(name) for name in decisions}
         summary = json.dumps({"counts": counts, "protocol_origin": protocol.origin}, sort_keys=True)
-        store.execute(
-            f"INSERT INTO {RUNS_TABLE} VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (run_id, ctx.as_of, protocol.name, protocol.fingerprint(), started_at,
-             datetime.now(UTC), summary),
+        engine.record_run(
+            RunRecord(run_id, ctx.as_of, protocol.name, protocol.fingerprint(), started_at,
+                      datetime.now(UTC), summary)
         )  # fmt: skip
         runner.drop()
     return CycleReport(

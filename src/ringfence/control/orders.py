@@ -210,7 +210,8 @@ def merge_episodes(
     return numbered.group_by([*keys, "episode"]).agg(
         start=numbered.start.min(),
         planned_end=numbered.planned_end.max(),
-        cases=quoted.collect(distinct=True, order_by=quoted).join(", "),
+        # Sorted after collecting: Spark has no ordered aggregate.
+        cases=quoted.collect(distinct=True).sort().join(", "),
     )
 
 

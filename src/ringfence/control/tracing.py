@@ -183,18 +183,14 @@ def merge_exposure(intervals: ir.Table) -> ir.Table:
         e=numbered.e.max(),
         household=numbered.household.any(),
     )
+    # Collected, then sorted: Spark has no ordered aggregate, and every engine sorts an array.
     places = (
         intervals.filter(intervals.place_id.notnull())
         .group_by(by)
-        .agg(
-            place_ids=lambda t: t.place_id.collect(distinct=True, order_by=t.place_id),
-            places_json=lambda t: (
-                ('"' + t.place_id + '"')
-                .collect(distinct=True, order_by='"' + t.place_id + '"')
-                .join(", ")
-            ),
-        )
+        .agg(place_ids=lambda t: t.place_id.collect(distinct=True).sort())
     )
+    # Every list has a place (nulls were left out): quoted by joining with `", "` inside quotes.
+    places = places.mutate(places_json='"' + places.place_ids.join('", "') + '"')
     totals = islands.group_by(by).agg(
         first_exposure=islands.s.min(),
         last_exposure=islands.e.max(),
