@@ -277,7 +277,7 @@ def _act_windows(spec: dict[str, Any]) -> dict[str, Any]:
 
     store = _open(spec["db"], spec["max_temp"])
     try:
-        runner = UntilWindows(store)
+        runner = UntilWindows(cycle.StoreEngine(store))
         ctx = Context(load_protocol(PROTOCOL), _as_of(spec).astimezone(UTC))
         t0 = time.perf_counter()
         try:
