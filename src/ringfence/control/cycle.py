@@ -23,6 +23,7 @@ from ringfence.protocol import PARAMETERS, Protocol
 from ringfence.schema import TABLES
 from ringfence.store import Store
 from ringfence.store.migrations import RUNS_TABLE
+from ringfence.store.runs import RunRecord
 
 from . import alerts, areas, cases, orders, plans, tracing
 from .context import Context, epoch_text, first_per, json_text
@@ -53,19 +54,6 @@ class CycleReport:
 def sql_dialect(store: Store) -> str:
     """The name Ibis gives the SQL dialect of the store's engine."""
     return "postgres" if store.dialect.name == "postgresql" else "duckdb"
-
-
-@dataclass(frozen=True)
-class RunRecord:
-    """What is recorded of a cycle run (a row of `cycle_runs`)."""
-
-    run_id: int
-    as_of: datetime
-    protocol: str
-    fingerprint: str
-    started_at: datetime
-    finished_at: datetime
-    summary: str
 
 
 class ComputeEngine(Interface):

@@ -20,11 +20,10 @@ no reader looks at, and the decisions of the last recorded run stay the current 
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -33,6 +32,7 @@ from ringfence.schema import DECISION_TABLES, EVENT_TABLES, ColumnType, Table
 
 from .dialect import Dialect
 from .errors import StoreError
+from .runs import RunRecord
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -71,19 +71,6 @@ RUNS_FOLDER = "runs"
 WORK_FOLDER = "_work"
 """Where a run keeps its steps' rows (in the lake, so that every executor of a cluster
 reads them); emptied as the run ends."""
-
-
-@dataclass(frozen=True)
-class LakeRun:
-    """A recorded run of the cycle on the lake."""
-
-    run_id: int
-    as_of: datetime
-    protocol: str
-    fingerprint: str
-    started_at: datetime
-    finished_at: datetime
-    summary: str
 
 
 def spark_session(master: str | None = None, settings: dict[str, str] | None = None
@@ -197,7 +184,7 @@ class SparkLake:
     def count(self, name: str) -> int:
         return self._written[name]
 
-    def runs(self) -> list[LakeRun]:
+    def runs(self) -> list[RunRecord]:
         """Every recorded run, oldest first."""
         frame = self._read(_join(self.root, "decisions", RUNS_FOLDER))
         if frame is None:
@@ -211,7 +198,7 @@ class SparkLake:
         )  # fmt: skip
         rows = sorted(frame.collect(), key=lambda r: int(r["run_id"]))
         return [
-            LakeRun(int(r["run_id"]), _utc(r["as_of"]), str(r["protocol"]),
+            RunRecord(int(r["run_id"]), _utc(r["as_of"]), str(r["protocol"]),
                     str(r["fingerprint"]), _utc(r["started_at"]), _utc(r["finished_at"]),
                     str(r["summary"]))
             for r in rows
@@ -223,10 +210,9 @@ class SparkLake:
         self._written = {}
         return run_id
 
-    def record_run(self, run: Any) -> None:
-        row = LakeRun(**{k: getattr(run, k) for k in LakeRun.__dataclass_fields__})
+    def record_run(self, run: RunRecord) -> None:
         frame = self.spark.createDataFrame(
-            [tuple(asdict(row).values())],
+            [tuple(asdict(run).values())],
             "run_id BIGINT, as_of TIMESTAMP, protocol STRING, fingerprint STRING, "
             "started_at TIMESTAMP, finished_at TIMESTAMP, summary STRING",
         )
@@ -265,11 +251,6 @@ class SparkLake:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def summary_counts(run: LakeRun) -> dict[str, int]:
-    """The rows per decision table a run wrote."""
-    return dict(json.loads(run.summary)["counts"])
 
 
 def _utc(micros: int) -> datetime:
