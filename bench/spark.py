@@ -1,9 +1,11 @@
 """The whole control cycle on DuckDB and on Apache Spark (local mode) over the same events.
 
-The synthetic city of `ringfence.examples.generate` is ingested once into a DuckDB store by
-`bench/cycle.py` (setup, not timed; this script runs it when the store is missing), and the
+The synthetic city of `ringfence.examples.generate` is ingested once into a DuckDB store
+(setup, not timed; the store of `bench/cycle.py`, shared), and the
 store's event tables are written once as a Parquet lake with `ringfence.store.lake.export_lake`
 (setup, not timed). Then, each in a fresh process so that its peak RSS is its own:
+
+The city is generated and ingested by the functions of `bench/cycle.py` when missing.
 
 * ``duckdb``: `run_cycle(store, load_protocol("zero-covid-2022"), as_of)` on a fresh copy of
   the store;
@@ -15,8 +17,9 @@ Both give their decision counts (cases, contacts, orders, ...), which must be eq
 `as_of` is the end of the generated period, as in `bench/cycle.py`.
 
 Usage: ``python bench/spark.py [--persons 1000000] [--days 14] [--visits 10000000]
-[--runs 1] [--driver-memory 12g] [--partitions 16] [--timeout 3600] [--workdir bench/data]
-[--markdown FILE]``
+[--runs 1] [--engines duckdb spark] [--driver-memory 12g] [--partitions 16] [--timeout 3600]
+[--workdir bench/data] [--markdown FILE]``; DuckDB's working memory is `$RINGFENCE_MEMORY_LIMIT`
+(1GB unless set), beyond which it spills to disk.
 """
 
 from __future__ import annotations
@@ -26,7 +29,6 @@ import json
 import os
 import platform
 import shutil
-import subprocess
 import sys
 import time
 from datetime import UTC, date, datetime, timedelta
@@ -45,7 +47,11 @@ PROTOCOL = "zero-covid-2022"
 
 def _child(spec_path: str) -> None:
     spec = json.loads(Path(spec_path).read_text())
-    out = {"export": _export, "duckdb": _duckdb, "spark": _spark}[spec["action"]](spec)
+    from cycle import _act_generate, _act_store
+
+    actions = {"generate": _act_generate, "store": _act_store, "export": _export,
+               "duckdb": _duckdb, "spark": _spark}  # fmt: skip
+    out = actions[spec["action"]](spec)
     Path(spec["result"]).write_text(json.dumps(out, default=str))
 
 
@@ -134,41 +140,49 @@ class Bench:
         return {"label": label, "out": outcome.out, "peak_mb": outcome.peak_mb,
                 "error": outcome.error, "wall": outcome.wall}  # fmt: skip
 
+    def must(self, spec: dict[str, Any], label: str) -> dict[str, Any]:
+        done = self.child(spec, label)
+        if done["out"] is None:
+            raise SystemExit(f"{label} failed: {done['error']}")
+        return dict(done["out"])
+
     def prepare(self) -> None:
         for folder in (self.workdir, self.runs, self.lake.parent):
             folder.mkdir(parents=True, exist_ok=True)
         if not self.base.exists():
-            print("setup: the city and its DuckDB store, by bench/cycle.py …", flush=True)
-            subprocess.run(
-                [sys.executable, str(BENCH_DIR / "cycle.py"), "--persons",
-                 str(self.args.persons), "--days", str(self.args.days), "--visits",
-                 str(self.args.visits), "--seed", str(self.args.seed), "--no-cycle",
-                 "--runs", "1", "--warmup", "0", "--no-verify",
-                 "--workdir", str(self.workdir)],
-                check=True,
-            )  # fmt: skip
-        if not (self.lake / "visits.parquet").exists():
+            data = self.workdir / self.base.stem
+            if not (data / "visits.parquet").exists():
+                print("setup: generating the city (bench/cycle.py's generator) …", flush=True)
+                self.must({"action": "generate", "out": str(data), "persons": self.args.persons,
+                           "days": self.args.days, "seed": self.args.seed,
+                           "visits_per_person_day": self.per_day}, "generate")  # fmt: skip
+            print("setup: ingesting every table into a DuckDB store …", flush=True)
+            self.base.parent.mkdir(parents=True, exist_ok=True)
+            self.setup["store"] = self.must({"action": "store", "db": str(self.base),
+                                             "data": str(data)}, "store")  # fmt: skip
+        if "spark" in self.args.engines and not (self.lake / "visits.parquet").exists():
             print("setup: the store's events as a Parquet lake …", flush=True)
-            done = self.child({"action": "export", "db": str(self.base),
-                               "lake": str(self.lake)}, "export")  # fmt: skip
-            if done["out"] is None:
-                raise SystemExit(f"export failed: {done['error']}")
-            self.setup["export"] = done["out"]
+            self.setup["export"] = self.must({"action": "export", "db": str(self.base),
+                                              "lake": str(self.lake)}, "export")  # fmt: skip
         self.setup["visits"] = self._visits()
 
     def _visits(self) -> int:
-        import pyarrow.parquet as pq
+        from ringfence.store import open_store
 
-        return int(pq.ParquetFile(self.lake / "visits.parquet").metadata.num_rows)
+        with open_store(self.base, read_only=True) as store:
+            return int(store.fetchall("SELECT count(*) FROM visits")[0][0])
 
     def run(self) -> None:
         self.prepare()
         for round_ in range(self.args.runs):
-            copy = self.workdir / "stores" / "spark-bench-copy.duckdb"
-            shutil.copyfile(self.base, copy)
-            print(f"round {round_ + 1}: DuckDB …", flush=True)
-            self.results.append(self.child({"action": "duckdb", "db": str(copy)}, "duckdb"))
-            copy.unlink()
+            if "duckdb" in self.args.engines:
+                copy = self.workdir / "stores" / "spark-bench-copy.duckdb"
+                shutil.copyfile(self.base, copy)
+                print(f"round {round_ + 1}: DuckDB …", flush=True)
+                self.results.append(self.child({"action": "duckdb", "db": str(copy)}, "duckdb"))
+                copy.unlink()
+            if "spark" not in self.args.engines:
+                continue
             shutil.rmtree(self.lake / "decisions", ignore_errors=True)
             print(f"round {round_ + 1}: Spark {self.args.master} …", flush=True)
             scratch = self.workdir / "spark-scratch"
@@ -179,7 +193,7 @@ class Bench:
                 "scratch": str(scratch),
             }, "spark"))  # fmt: skip
             shutil.rmtree(scratch, ignore_errors=True)
-            for r in self.results[-2:]:
+            for r in self.results[-len(self.args.engines):]:
                 print(f"  {r['label']}: {_describe(r)}", flush=True)
 
     def markdown(self) -> str:
@@ -190,7 +204,8 @@ class Bench:
             "",
             f"Command: `python bench/spark.py --persons {a.persons} --days {a.days} --visits "
             f"{a.visits} --runs {a.runs} --driver-memory {a.driver_memory} --partitions "
-            f"{a.partitions}`. {os.cpu_count()} cores, Python {platform.python_version()}, "
+            f"{a.partitions} --engines {' '.join(a.engines)}`. {os.cpu_count()} cores, "
+            f"Python {platform.python_version()}, "
             f"measured {datetime.now(UTC):%Y-%m-%d}.",
             "",
             "| engine | cycle (s) | peak RSS (MB) | cases | contacts | orders | test plans |",
@@ -227,6 +242,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
     parser.add_argument("--runs", type=int, default=1)
     parser.add_argument("--master", default="local[2]")
+    parser.add_argument("--engines", nargs="+", choices=("duckdb", "spark"),
+                        default=["duckdb", "spark"])
     parser.add_argument("--driver-memory", default="12g")
     parser.add_argument("--partitions", type=int, default=16)
     parser.add_argument("--timeout", type=float, default=3600.0)
