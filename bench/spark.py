@@ -78,8 +78,36 @@ def _duckdb(spec: dict[str, Any]) -> dict[str, Any]:
     t0 = time.perf_counter()
     report = run_cycle(store, load_protocol(PROTOCOL), _as_of(spec))
     seconds = time.perf_counter() - t0
+    mass = _mass_testing(store)
     store.close()
-    return {"seconds": seconds, "counts": report.counts, "steps": report.step_seconds}
+    return {"seconds": seconds, "counts": report.counts, "steps": report.step_seconds,
+            "mass_testing": mass}  # fmt: skip
+
+
+MASS_TESTING_SQL = {
+    # One row per mass-testing round (a district on a day): swabs, pooled tubes, positive
+    # tubes, and the single-tube re-tests of positive tubes' members.
+    "rounds": """
+        SELECT p.district, CAST(s.collected_at + INTERVAL 8 HOUR AS DATE) AS day,
+               count(*) AS swabs, count(DISTINCT s.pool_id) AS tubes,
+               count(DISTINCT CASE WHEN r.outcome = 'positive' THEN s.pool_id END)
+                   AS positive_tubes
+        FROM samples s JOIN persons p USING (person_id)
+        LEFT JOIN results r ON r.pool_id = s.pool_id
+        WHERE s.pool_id IS NOT NULL GROUP BY ALL ORDER BY day""",
+    "retests": "SELECT count(*) FROM samples WHERE purpose = 'mass' AND pool_id IS NULL",
+    "cases_found_by_mass_testing": "SELECT count(*) FROM cases WHERE found_by = 'mass_testing'",
+    # The cycle's own next rounds: people planned into pools (Dorfman's size from prevalence).
+    "planned": """
+        SELECT purpose, count(*) AS people, count(DISTINCT pool_id) AS tubes
+        FROM test_plans WHERE purpose IN ('mass_testing', 'pool_retest') GROUP BY ALL""",
+}
+
+
+def _mass_testing(store: Any) -> dict[str, Any]:
+    """The mass-testing rounds in the events and the cycle's plans for the next ones."""
+    return {name: [list(map(str, row)) for row in store.fetchall(sql)]
+            for name, sql in MASS_TESTING_SQL.items()}  # fmt: skip
 
 
 def _spark(spec: dict[str, Any]) -> dict[str, Any]:
