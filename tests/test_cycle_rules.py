@@ -207,6 +207,19 @@ def test_a_ct_reads_by_the_threshold_in_force_when_the_sample_was_taken(tmp_path
         assert d.one("alerts", person_id=person)["kind"] == "ambiguous_result"
 
 
+def test_a_run_at_the_instant_of_an_amendment_does_not_change_later_runs(
+    tmp_path: Path,
+) -> None:
+    """The compiled steps are reused across runs by swapping the moment's literal. A run at
+    the very instant an amendment comes into force writes both as the same literal: reused,
+    the swap moved the amendment too, and a later run read 23 January's Ct threshold from the
+    wrong day (P2 and P4 became cases). Found when the Spark tests ran in another order."""
+    story, protocol, as_of = SCENARIOS["ct_thresholds"]()
+    story.run(str(tmp_path / "at.duckdb"), tmp_path / "at", protocol, "2022-01-23 00:00")
+    later = story.run(str(tmp_path / "later.duckdb"), tmp_path / "later", protocol, as_of)
+    assert {c["person_id"] for c in later.tables["cases"]} == {"P1", "P3"}
+
+
 @scenario
 def release_tests() -> tuple[Scenario, str, str]:
     s = Scenario()

@@ -164,7 +164,8 @@ class CompiledSteps:
 
     def sql(self, key: tuple[Any, ...] | None, now: str, expr: ir.Expr, dialect: str) -> str:
         """The SQL of `expr`, the step `key` of a run whose moment is written `now` (no key:
-        compiled afresh, not kept)."""
+        compiled afresh, not kept; `Runner` gives none for a moment that is also another
+        instant of the protocol, whose literal would be swapped with it)."""
         if key is None:
             return str(ibis.to_sql(expr, dialect=dialect))
         cached = self._sql.get(key)
@@ -210,9 +211,13 @@ class Runner:
         self.step_seconds: dict[str, float] = {}
         self.progress = progress
         self.total = total
-        # The key of this run's steps in the compiled cache (none without a context).
+        # The key of this run's steps in the compiled cache (none without a context, or when
+        # the moment is also an amendment's: its literal would stand for both, and a swap
+        # would move the amendment too).
         self.period = (self.dialect, *_period(ctx)) if ctx is not None else None
         self.now = COMPILED.literal(ctx.as_of, self.dialect) if ctx is not None else ""
+        if ctx is not None and any(a.starts_at == ctx.as_of for a in ctx.protocol.amendments):
+            self.period = None
 
     def _sql(self, kind: str, name: str, expr: ir.Expr) -> str:
         key = (kind, name, *self.period) if self.period is not None else None
