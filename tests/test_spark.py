@@ -130,5 +130,8 @@ def test_the_command_line_writes_the_lake_and_runs_the_cycle_on_spark(
     assert "run-000001" in ran.output
     with SparkLake(lake, spark) as read_back:
         assert lake_decisions(read_back) == duck.tables
+    unwritable = runner.invoke(cli, ["lake", str(lake / "visits.parquet" / "x"), "--db", db])
+    assert unwritable.exit_code != 0 and "cannot write the lake to" in unwritable.output
+    assert (lake / "visits.parquet").is_file()  # nothing already written was touched
     refused = runner.invoke(cli, ["cycle", "--lake", str(lake)])
     assert refused.exit_code != 0 and "--engine spark" in refused.output

@@ -269,7 +269,10 @@ def export_lake(store: Any, folder: str | os.PathLike[str]) -> dict[str, int]:
     from .export import export_table
 
     out = Path(folder)
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StoreError(f"cannot write the lake to {out}: {exc.strerror or exc}") from None
     written = {}
     for table in EVENT_TABLES:
         target = out / f"{table.name}.parquet"
