@@ -12,9 +12,11 @@ from .scenario import Scenario
 from .test_cli import ringfence
 
 
-@pytest.fixture
-def decided(tmp_path: Path) -> str:
-    """A small outbreak, ingested and decided through the command line."""
+@pytest.fixture(scope="module")
+def decided(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A small outbreak, ingested and decided through the command line (once: the tests
+    only read it, and one checks that a refused run changed nothing)."""
+    tmp_path = tmp_path_factory.mktemp("decided")
     story = Scenario().place("REST")
     story.person("C").person("B").person("K", "H-B", birth_year=2016).person("M", "H-B")
     story.visit("C", "REST", "2022-01-18 12:00", "2022-01-18 13:00")

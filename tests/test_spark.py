@@ -46,15 +46,22 @@ def spark() -> Iterator[Any]:
 
 def lake_decisions(lake: SparkLake, run_id: int | None = None) -> dict[str, list[dict[str, Any]]]:
     """The decision tables of a lake's run, rows as `Decisions` holds them."""
-    tables = {}
-    for name in DECISIONS:
-        columns = [c.name for c in TABLES[name].columns]
-        rows = lake.decisions(name, run_id).select(*columns).toArrow().to_pylist()
-        tables[name] = sorted(
-            ({c: _plain(row[c]) for c in columns} for row in rows),
-            key=lambda r: tuple(str(v) for v in r.values()),
-        )
-    return tables
+    return {
+        name: decision_rows(name, lake.decisions(name, run_id).select(*columns(name)).toArrow())
+        for name in DECISIONS
+    }
+
+
+def columns(name: str) -> list[str]:
+    return [c.name for c in TABLES[name].columns]
+
+
+def decision_rows(name: str, table: Any) -> list[dict[str, Any]]:
+    """An Arrow table of decision table `name` as sorted plain rows, to compare."""
+    return sorted(
+        ({c: _plain(row[c]) for c in columns(name)} for row in table.to_pylist()),
+        key=lambda r: tuple(str(v) for v in r.values()),
+    )
 
 
 def duckdb_then_lake(name: str, tmp_path: Path) -> tuple[Decisions, Path, Any, str]:
@@ -135,3 +142,4 @@ def test_the_command_line_writes_the_lake_and_runs_the_cycle_on_spark(
     assert (lake / "visits.parquet").is_file()  # nothing already written was touched
     refused = runner.invoke(cli, ["cycle", "--lake", str(lake)])
     assert refused.exit_code != 0 and "--engine spark" in refused.output
+

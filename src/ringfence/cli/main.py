@@ -529,8 +529,9 @@ def cycle(
     as_of: AsOfOption = None,
     engine: Annotated[
         str,
-        typer.Option(help="Where the cycle runs: `db` (the database) or `spark` (Apache Spark "
-                     "over the Parquet lake given by --lake)."),
+        typer.Option(help="Where the cycle runs: `db` (the database), `spark` (Apache Spark "
+                     "over the Parquet lake given by --lake), or a Spark URL "
+                     "(spark://host:7077, sc://host:15002 for Spark Connect, k8s://...)."),
     ] = "db",
     lake: Annotated[
         str | None,
@@ -540,8 +541,8 @@ def cycle(
     spark_master: Annotated[
         str | None,
         typer.Option(envvar="RINGFENCE_SPARK_MASTER", show_envvar=True,
-                     help="With --engine spark: local[N], spark://host:7077, yarn, k8s://... "
-                     "[default: local[2]]"),
+                     help="With --engine spark: local[N], spark://host:7077, yarn, k8s://..., "
+                     "or sc://host:15002 (a Spark Connect server) [default: local[2]]"),
     ] = None,
     debug: DebugOption = False,
 ) -> None:
@@ -549,14 +550,16 @@ def cycle(
 
     Example: ringfence cycle --as-of 2022-01-20T16:00 --protocol zero-covid-2022
     Example: ringfence cycle --engine spark --lake lake/ --as-of 2022-01-20T16:00
+    Example: ringfence cycle --engine sc://spark-connect:15002 --lake s3a://city/lake/
     """
 
     def step() -> None:
         chosen = _protocol(protocol)
         moment = _as_of(as_of, chosen.timezone)
-        if engine not in ("db", "spark"):
-            raise UsageError(f"unknown engine {engine!r}; use db or spark")
-        if (engine == "spark") != (lake is not None):
+        kind, master = ("spark", engine) if "://" in engine else (engine, spark_master)
+        if kind not in ("db", "spark"):
+            raise UsageError(f"unknown engine {engine!r}; use db, spark or a Spark URL")
+        if (kind == "spark") != (lake is not None):
             raise UsageError("--engine spark reads the Parquet lake given by --lake, and "
                              "--lake needs --engine spark")  # fmt: skip
         target: Any
@@ -565,7 +568,7 @@ def cycle(
                 from ringfence.store.lake import SparkLake, spark_session
 
                 err.print("starting Apache Spark …", markup=False)
-                target = stack.enter_context(SparkLake(lake, spark_session(spark_master)))
+                target = stack.enter_context(SparkLake(lake, spark_session(master)))
             else:
                 target = stack.enter_context(open_store(db))
             advance = stack.enter_context(progress_bar(err, "control cycle", steps=True))

@@ -73,22 +73,78 @@ WORK_FOLDER = "_work"
 reads them); emptied as the run ends."""
 
 
+CONNECT_PORT = 15002
+"""A Spark Connect server's port when its URL gives none."""
+
+STATIC_SETTINGS = frozenset({"spark.driver.memory", "spark.ui.enabled",
+                             "spark.ui.showConsoleProgress"})
+"""Settings fixed when Spark starts: a Spark Connect server has its own, set where it runs."""
+
+
+def is_connect_url(master: str | None) -> bool:
+    """Whether `master` is a Spark Connect server (`sc://host:15002`) rather than a cluster
+    manager this process drives itself."""
+    return bool(master) and str(master).startswith("sc://")
+
+
 def spark_session(master: str | None = None, settings: dict[str, str] | None = None
                   ) -> SparkSession:  # fmt: skip
     """A Spark session with ringfence's settings: local on this machine's cores by default,
-    or the cluster at `master` (`spark://host:7077`, `yarn`, `k8s://...`)."""
+    the cluster at `master` (`spark://host:7077`, `yarn`, `k8s://...`), or a client of the
+    Spark Connect server at `master` (`sc://host:15002`)."""
     try:
         from pyspark.sql import SparkSession
     except ImportError:
         raise StoreError(
             "Apache Spark is not installed: pip install 'ringfence[spark]' (and Java 17)"
         ) from None
-    builder = SparkSession.builder.master(master or DEFAULT_MASTER).appName("ringfence")
-    for key, value in {**SESSION_SETTINGS, **(settings or {})}.items():
+    chosen = {**SESSION_SETTINGS, **(settings or {})}
+    master = master or DEFAULT_MASTER
+    if is_connect_url(master):
+        return _connect_session(master, chosen)
+    builder = SparkSession.builder.master(master).appName("ringfence")
+    for key, value in chosen.items():
         builder = builder.config(key, value)
     session = builder.getOrCreate()
     session.sparkContext.setLogLevel("ERROR")
     return session
+
+
+def _connect_session(url: str, settings: dict[str, str]) -> SparkSession:
+    from pyspark.sql import SparkSession
+
+    _check_reachable(url)
+    try:
+        session = SparkSession.builder.remote(url).getOrCreate()
+        for key, value in settings.items():
+            if key not in STATIC_SETTINGS:
+                session.conf.set(key, value)
+    except ImportError:
+        raise StoreError(
+            "Spark Connect needs its client libraries: pip install 'ringfence[spark-connect]'"
+        ) from None
+    except Exception as exc:  # gRPC's errors name the server, not personal data
+        raise StoreError(f"no Spark Connect session at {url}: "
+                         f"{str(exc).splitlines()[0][:300]}") from None  # fmt: skip
+    return session
+
+
+def _check_reachable(url: str, timeout: float = 10.0) -> None:
+    """Fail at once when nothing listens at a Spark Connect URL: its client would retry for
+    minutes before saying so."""
+    import socket
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+        host, port = parts.hostname or "localhost", parts.port or CONNECT_PORT
+    except ValueError:
+        raise StoreError(f"{url} is not a Spark Connect URL (sc://host:port)") from None
+    try:
+        socket.create_connection((host, port), timeout=timeout).close()
+    except OSError as exc:
+        raise StoreError(f"cannot reach the Spark Connect server at {url}: "
+                         f"{exc.strerror or exc}") from None  # fmt: skip
 
 
 def _join(root: str, *parts: str) -> str:
@@ -116,7 +172,9 @@ class SparkLake:
         from pyspark.errors import AnalysisException
 
         try:
-            return self.spark.read.parquet(path)
+            found = self.spark.read.parquet(path)
+            _ = found.schema  # a Spark Connect client reads lazily: ask now whether it exists
+            return found
         except AnalysisException as exc:
             if "PATH_NOT_FOUND" in str(exc) or "Path does not exist" in str(exc):
                 return None
@@ -166,7 +224,13 @@ class SparkLake:
         self._remove(_join(self.root, WORK_FOLDER, table))
 
     def _remove(self, path: str) -> None:
-        """Delete a folder of the lake, on whatever file system the lake is."""
+        """Delete a folder of the lake, on whatever file system the lake is. A Spark Connect
+        client has no handle on the servers' file system: there the folder is emptied (an
+        empty Parquet dataset overwrites it) and the next run's step overwrites it again."""
+        if _is_connect(self.spark):
+            schema = self.spark.read.parquet(path).schema
+            self.spark.createDataFrame([], schema).write.mode("overwrite").parquet(path)
+            return
         jvm = self.spark.sparkContext._jvm
         assert jvm is not None
         hadoop_path = jvm.org.apache.hadoop.fs.Path(path)
@@ -176,10 +240,14 @@ class SparkLake:
     def replace(self, name: str, columns: list[str], sql: str) -> None:
         if self._run_folder is None:
             raise StoreError("a decision table is written inside a run's transaction")
-        frame = self.spark.sql(sql).select(*columns)
-        path = _join(self._run_folder, name)
-        frame.write.mode("overwrite").parquet(path)
-        self._written[name] = self.spark.read.parquet(path).count()
+        from pyspark.sql import Observation
+        from pyspark.sql.functions import count, lit
+
+        # The rows are counted as they are written, not by reading them back: one Spark job.
+        written = Observation(f"rows_of_{name}")
+        frame = self.spark.sql(sql).select(*columns).observe(written, count(lit(1)).alias("rows"))
+        frame.write.mode("overwrite").parquet(_join(self._run_folder, name))
+        self._written[name] = int(written.get["rows"])
 
     def count(self, name: str) -> int:
         return self._written[name]
@@ -251,6 +319,10 @@ class SparkLake:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _is_connect(spark: Any) -> bool:
+    return type(spark).__module__.startswith("pyspark.sql.connect")
 
 
 def _utc(micros: int) -> datetime:
