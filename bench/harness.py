@@ -24,6 +24,11 @@ from typing import Any
 REPO_DIR = Path(__file__).resolve().parent.parent
 
 
+def city_name(persons: int, days: int, visits_per_person_day: float, seed: int) -> str:
+    """The name of a generated city's data, store and lake: what it was generated from."""
+    return f"city-{persons}x{days}-{visits_per_person_day:.4g}vpd-seed{seed}"
+
+
 def copy_beside(script: Path) -> None:
     """Copy this module next to a snapshot of a benchmark script, which imports it."""
     shutil.copyfile(Path(__file__).resolve(), script.with_name("harness.py"))

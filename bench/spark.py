@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from harness import run_child, save_results
+from harness import city_name, run_child, save_results
 
 BENCH_DIR = Path(__file__).resolve().parent
 DEFAULT_WORKDIR = BENCH_DIR / "data"
@@ -147,7 +147,7 @@ class Bench:
         self.args = args
         self.workdir: Path = args.workdir.resolve()
         self.per_day = args.visits / (args.persons * args.days)
-        city = f"city-{args.persons}x{args.days}-{self.per_day:.4g}vpd-seed{args.seed}"
+        city = city_name(args.persons, args.days, self.per_day, args.seed)
         self.base = self.workdir / "stores" / f"{city}.duckdb"
         self.lake = self.workdir / "lakes" / city
         self.runs = self.workdir / "runs"
