@@ -78,7 +78,7 @@ def _duckdb(spec: dict[str, Any]) -> dict[str, Any]:
     t0 = time.perf_counter()
     report = run_cycle(store, load_protocol(PROTOCOL), _as_of(spec))
     seconds = time.perf_counter() - t0
-    mass = _mass_testing(store)
+    mass = _mass_testing(store.fetchall)
     store.close()
     return {"seconds": seconds, "counts": report.counts, "steps": report.step_seconds,
             "mass_testing": mass}  # fmt: skip
@@ -104,9 +104,10 @@ MASS_TESTING_SQL = {
 }
 
 
-def _mass_testing(store: Any) -> dict[str, Any]:
-    """The mass-testing rounds in the events and the cycle's plans for the next ones."""
-    return {name: [list(map(str, row)) for row in store.fetchall(sql)]
+def _mass_testing(fetchall: Any) -> dict[str, Any]:
+    """The mass-testing rounds in the events and the cycle's plans for the next ones, by
+    `fetchall(sql)` on either engine (the SQL is the same), rows sorted."""
+    return {name: sorted(list(map(str, row)) for row in fetchall(sql))
             for name, sql in MASS_TESTING_SQL.items()}  # fmt: skip
 
 
@@ -126,7 +127,10 @@ def _spark(spec: dict[str, Any]) -> dict[str, Any]:
     t1 = time.perf_counter()
     with SparkLake(spec["lake"], session) as lake:
         report = run_cycle(lake, load_protocol(PROTOCOL), _as_of(spec))
-    seconds = time.perf_counter() - t1
+        seconds = time.perf_counter() - t1
+        for name in ("cases", "test_plans"):
+            lake.decisions(name).createOrReplaceTempView(name)
+        mass = _mass_testing(lambda sql: [tuple(r) for r in session.sql(sql).collect()])
     # Stop the JVM and wait for it, so that this process's peak RSS includes Spark's.
     gateway = session.sparkContext._gateway
     session.stop()
@@ -137,7 +141,7 @@ def _spark(spec: dict[str, Any]) -> dict[str, Any]:
             process.stdin.close()
             process.wait(timeout=120)
     return {"seconds": seconds, "startup": started, "counts": report.counts,
-            "steps": report.step_seconds}  # fmt: skip
+            "steps": report.step_seconds, "mass_testing": mass}  # fmt: skip
 
 
 class Bench:
@@ -252,6 +256,18 @@ class Bench:
         counts = [json.dumps(r["out"]["counts"], sort_keys=True) for r in self.results if r["out"]]
         lines += ["", "Decision counts equal on both engines: "
                   + ("**yes**" if counts and len(set(counts)) == 1 else "**no**"), ""]  # fmt: skip
+        masses = {json.dumps(r["out"].get("mass_testing"), sort_keys=True)
+                  for r in self.results if r["out"]}  # fmt: skip
+        if self.results and self.results[0]["out"]:
+            mass = self.results[0]["out"].get("mass_testing") or {}
+            lines += [
+                f"Mass testing (events and the cycle's next rounds), {self.results[0]['label']}: "
+                f"rounds {mass.get('rounds')}; single-tube re-tests {mass.get('retests')}; "
+                f"cases found by mass testing {mass.get('cases_found_by_mass_testing')}; "
+                f"planned {mass.get('planned')}. The same on every engine run: "
+                + ("**yes**" if len(masses) == 1 else "**no**"),
+                "",
+            ]
         return "\n".join(lines)
 
 
