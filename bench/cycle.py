@@ -49,15 +49,8 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from harness import (
-    Outcome,
-    city_name,
-    last_line,
-    remove_db,
-    run_child,
-    save_results,
-    snapshot_code,
-)
+import harness
+from harness import Outcome, last_line, remove_db, run_child, save_results, snapshot_code
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_DIR = BENCH_DIR.parent
@@ -613,7 +606,7 @@ class Bench:
         self.persons = args.persons * args.scale
         self.visits = args.visits * args.scale
         self.per_day = self.visits / (self.persons * args.days)
-        city = city_name(self.persons, args.days, self.per_day, args.seed)
+        city = harness.city_name(self.persons, args.days, self.per_day, args.seed)
         self.data = self.workdir / city
         self.base = self.workdir / "stores" / f"{city}.duckdb"
         self.runs_dir = self.workdir / "runs"

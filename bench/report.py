@@ -57,15 +57,8 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from harness import (
-    Outcome,
-    city_name,
-    last_line,
-    remove_db,
-    run_child,
-    save_results,
-    snapshot_code,
-)
+import harness
+from harness import Outcome, last_line, remove_db, run_child, save_results, snapshot_code
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_DIR = BENCH_DIR.parent
@@ -748,7 +741,7 @@ class Bench:
         self.args = args
         self.workdir: Path = args.workdir.resolve()
         self.per_day = args.visits / (args.persons * args.days)
-        city = city_name(args.persons, args.days, self.per_day, args.seed)
+        city = harness.city_name(args.persons, args.days, self.per_day, args.seed)
         self.data = self.workdir / city
         self.base = self.workdir / "stores" / f"{city}.duckdb"
         end = START + timedelta(days=args.days)
