@@ -143,3 +143,16 @@ def test_the_command_line_writes_the_lake_and_runs_the_cycle_on_spark(
     refused = runner.invoke(cli, ["cycle", "--lake", str(lake)])
     assert refused.exit_code != 0 and "--engine spark" in refused.output
 
+
+@pytest.mark.parametrize("master", ["foo://x", "local[two]", "sc:/host", "spark://"])
+def test_an_unknown_spark_master_is_refused_before_spark_starts(
+    master: str, tmp_path: Path
+) -> None:
+    with pytest.raises(StoreError, match="unknown Spark master"):
+        spark_session(master)
+    refused = CliRunner().invoke(cli, ["cycle", "--engine", "spark", "--spark-master", master,
+                                       "--lake", str(tmp_path)])  # fmt: skip
+    assert refused.exit_code != 0
+    assert f"unknown Spark master {master!r}" in refused.output
+    assert "Traceback" not in refused.output and "java" not in refused.output.lower()
+

@@ -1,8 +1,6 @@
 """The control cycle through a Spark Connect server (`sc://`): ringfence as a thin client of
 a cluster it does not start. The server is real: Spark's own `SparkConnectServer` in local
 mode, in its own JVM, reached over gRPC.
-
-Its own xdist group, so that it may run beside the classic Spark tests on the other worker.
 """
 
 from __future__ import annotations
@@ -94,8 +92,9 @@ def test_a_spark_connect_server_runs_the_cycle_given_its_url(
 
 
 def test_a_spark_connect_url_where_nothing_listens_is_refused_at_once(tmp_path: Path) -> None:
+    # Refused by ringfence's own check, before the client's minutes of retries (which end
+    # in another message).
     port = _free_port()
-    started = time.monotonic()
     with pytest.raises(
         StoreError, match=f"cannot reach the Spark Connect server at sc://127.0.0.1:{port}"
     ):
@@ -103,4 +102,4 @@ def test_a_spark_connect_url_where_nothing_listens_is_refused_at_once(tmp_path: 
     refused = CliRunner().invoke(cli, ["cycle", "--engine", f"sc://127.0.0.1:{port}",
                                        "--lake", str(tmp_path)])  # fmt: skip
     assert refused.exit_code != 0 and "cannot reach the Spark Connect server" in refused.output
-    assert time.monotonic() - started < 60  # not the client's minutes of retries
+

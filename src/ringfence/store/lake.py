@@ -21,6 +21,7 @@ no reader looks at, and the decisions of the last recorded run stay the current 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
@@ -81,10 +82,9 @@ STATIC_SETTINGS = frozenset({"spark.driver.memory", "spark.ui.enabled",
 """Settings fixed when Spark starts: a Spark Connect server has its own, set where it runs."""
 
 
-def is_connect_url(master: str | None) -> bool:
-    """Whether `master` is a Spark Connect server (`sc://host:15002`) rather than a cluster
-    manager this process drives itself."""
-    return bool(master) and str(master).startswith("sc://")
+MASTERS = re.compile(r"local(\[(\d+|\*)(,\d+)?\])?|yarn|(spark|k8s|sc)://.+")
+"""The masters Spark takes: local threads, YARN, a standalone or Kubernetes cluster, or a
+Spark Connect server (`sc://`, of which this process is only a client)."""
 
 
 def spark_session(master: str | None = None, settings: dict[str, str] | None = None
@@ -100,7 +100,10 @@ def spark_session(master: str | None = None, settings: dict[str, str] | None = N
         ) from None
     chosen = {**SESSION_SETTINGS, **(settings or {})}
     master = master or DEFAULT_MASTER
-    if is_connect_url(master):
+    if not MASTERS.fullmatch(master):
+        raise StoreError(f"unknown Spark master {master!r}: use local[N], yarn, spark://host:7077, "
+                         "k8s://https://host:443 or sc://host:15002")  # fmt: skip
+    if master.startswith("sc://"):
         return _connect_session(master, chosen)
     builder = SparkSession.builder.master(master).appName("ringfence")
     for key, value in chosen.items():
